@@ -1,0 +1,46 @@
+import type { ApiserverIdentity } from '../identity.js';
+
+/**
+ * Request headers as Node's `IncomingHttpHeaders` (lower-case keys, arrays for repeated
+ * headers) or a WHATWG `Headers`-like object with `get()`.
+ */
+export type HeadersLike =
+  | Readonly<Record<string, string | string[] | undefined>>
+  | { get(name: string): string | null };
+
+/** The parts of an incoming request the verifier reads. Framework-free. */
+export interface RequestLike {
+  headers: HeadersLike;
+  /** Parsed body, when a body parser ran (admission-aware mode reads the AdmissionReview). */
+  body?: unknown;
+  /** The TLS socket, for client-certificate verification. */
+  socket?: unknown;
+}
+
+/** A verifier made by `createVerifier()`. */
+export interface ApiserverTokenVerifier {
+  /** Extract the bearer token from the request, verify it, apply the policy; resolves to the identity or rejects with an `ApiserverTokenError`. */
+  verify(request: RequestLike): Promise<ApiserverIdentity>;
+  /** Verify a bare token (no header parsing); the policy still applies. */
+  verifyToken(token: string): Promise<ApiserverIdentity>;
+  /** Resolves once keys are loaded (jwks) / credentials are usable (tokenreview); for readiness probes. */
+  ready(): Promise<void>;
+  /** Releases timers and sockets. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Internal: one way of verifying a token (jwks, tokenreview). The pipeline around it does
+ * extraction, the unverified pre-check, caching, coalescing and the policy.
+ */
+export interface TokenStrategy {
+  readonly name: 'jwks' | 'tokenreview';
+  /**
+   * Verify a token that passed the pre-check. Resolves to the identity without
+   * `tokenFingerprint` and `verifiedBy` (the pipeline sets them); rejects with an
+   * `ApiserverTokenError`. `expiresAt` caps the cache TTL.
+   */
+  verify(token: string): Promise<Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>>;
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
