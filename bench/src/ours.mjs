@@ -1,0 +1,44 @@
+// Our packages: whether each one is built and usable yet, and the options every scenario gives them.
+
+const EXPORTS = {
+  '@apiserver-token/core': 'createVerifier',
+  '@apiserver-token/express': 'verifyApiserverToken',
+  '@apiserver-token/koa': 'verifyApiserverToken',
+  '@apiserver-token/fastify': 'fastifyApiserverToken',
+};
+
+/**
+ * Imports one of our packages; resolves with `{ available: true, fn }` or `{ available: false, reason }`
+ * (not built yet, or the export is missing), so that its rows say "not available" instead of failing.
+ */
+export async function loadOurs(pkg) {
+  const name = EXPORTS[pkg];
+  try {
+    const mod = await import(pkg);
+    if (typeof mod[name] !== 'function')
+      return { available: false, reason: `${pkg} has no ${name} export yet` };
+    return { available: true, fn: mod[name] };
+  } catch (err) {
+    const why = err.code === 'ERR_MODULE_NOT_FOUND' ? 'not built yet' : (err.code ?? err.message);
+    return { available: false, reason: `${pkg}: ${why}` };
+  }
+}
+
+/** Verifier options for the kit described by `info` (see kit.mjs), in the given mode. */
+export function ourOptions(info, mode = 'jwks') {
+  const options = {
+    audience: info.audience,
+    issuer: info.issuer,
+    mode,
+    // Never fall back to this machine's pod paths or APISERVER_TOKEN_* variables.
+    inCluster: false,
+    env: {},
+  };
+  if (mode === 'jwks' || mode === 'hybrid') {
+    options.jwks = { discovery: info.discoveryUrl, ca: info.ca };
+  }
+  if (mode === 'tokenreview' || mode === 'hybrid') {
+    options.kubeconfig = info.kubeconfigPath;
+  }
+  return options;
+}

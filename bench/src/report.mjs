@@ -1,0 +1,134 @@
+// The results table, as terminal text and as Markdown, from the sections the scenarios return.
+
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+const ms = (n) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : '—');
+const us = (n) => (Number.isFinite(n) ? (n < 100 ? n.toFixed(1) : Math.round(n).toString()) : '—');
+const ratio = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '—');
+const range = (s) => `${int(s.median)} (${int(s.min)}–${int(s.max)})`;
+const mib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)}` : '—');
+
+function verdictOf(row) {
+  if (row.available === false) return 'not available';
+  if (!row.verdict) return '';
+  return row.target ? `${row.verdict} (target ${row.target}x)` : row.verdict;
+}
+
+/** Each section as `{ title, note, head, rows }` of plain strings. */
+export function tables(sections) {
+  return sections.map((section) => {
+    if (section.kind === 'http') {
+      return {
+        title: `${section.title}: requests/s over HTTP`,
+        note: section.note,
+        head: ['server', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'x ceiling', 'verdict'],
+        rows: section.rows.map((r) =>
+          r.available === false
+            ? [r.label, 'not available', '', '', '', r.reason]
+            : [r.label, range(r.rps), ms(r.p50ms), ms(r.p99ms), ratio(r.ratio), verdictOf(r)],
+        ),
+      };
+    }
+    if (section.kind === 'cold') {
+      return {
+        title: `Cold verification ${section.alg}: distinct valid tokens, no cache hits`,
+        note: section.note,
+        head: [
+          'verifier',
+          'verifications/s median (min–max)',
+          'p50 µs',
+          'p99 µs',
+          'x crypto limit',
+          'verdict',
+        ],
+        rows: section.rows.map((r) =>
+          r.available === false
+            ? [r.label, 'not available', '', '', '', r.reason]
+            : [r.label, range(r.rate), us(r.p50us), us(r.p99us), ratio(r.ratio), verdictOf(r)],
+        ),
+      };
+    }
+    if (section.kind === 'tokenreview') {
+      return {
+        title: 'TokenReview mode: calls to the apiserver',
+        note: section.note,
+        head: ['scenario', 'requests', 'TokenReviews', 'req/s', 'p50 ms', 'p99 ms', 'verdict'],
+        rows: section.rows.map((r) =>
+          r.available === false
+            ? [r.label, '', '', '', '', '', `not available: ${r.reason}`]
+            : [
+                r.label,
+                int(r.requests),
+                int(r.tokenReviews),
+                int(r.rate),
+                ms(r.p50ms),
+                ms(r.p99ms),
+                verdictOf(r),
+              ],
+        ),
+      };
+    }
+    if (section.kind === 'memory') {
+      return {
+        title: 'Memory: heap and RSS (MiB, after GC)',
+        note: section.note,
+        head: [
+          'scenario',
+          'calls',
+          'heap before',
+          'heap after',
+          'heap max',
+          'RSS before',
+          'RSS after',
+          'verdict',
+        ],
+        rows: section.rows.map((r) =>
+          r.available === false
+            ? [r.label, '', '', '', '', '', '', `not available: ${r.reason}`]
+            : [
+                r.label,
+                int(r.calls),
+                mib(r.before.heapUsed),
+                mib(r.after.heapUsed),
+                mib(Math.max(...r.checkpoints.map((c) => c.heapUsed))),
+                mib(r.before.rss),
+                mib(r.after.rss),
+                verdictOf(r),
+              ],
+        ),
+      };
+    }
+    throw new Error(`unknown section kind ${section.kind}`);
+  });
+}
+
+export function renderText(sections) {
+  const out = [];
+  for (const t of tables(sections)) {
+    const widths = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => String(r[i]).length)));
+    const line = (cells) =>
+      cells
+        .map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i])))
+        .join('  ')
+        .trimEnd();
+    out.push('', t.title);
+    if (t.note) out.push(`  ${t.note}`);
+    out.push(line(t.head), widths.map((w) => '-'.repeat(w)).join('  '));
+    for (const row of t.rows) out.push(line(row));
+  }
+  return out.join('\n');
+}
+
+export function renderMarkdown(sections) {
+  const out = [];
+  for (const t of tables(sections)) {
+    out.push(`**${t.title}**`, '');
+    if (t.note) out.push(`_${t.note}_`, '');
+    out.push(
+      `| ${t.head.join(' | ')} |`,
+      `|${t.head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
+    );
+    for (const row of t.rows) out.push(`| ${row.map((c) => String(c).replaceAll('|', '\\|')).join(' | ')} |`);
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,157 @@
+// HTTP groups: each framework bare (the ceiling) vs ours vs the anchor libraries, one server process each,
+// load from this process, rounds interleaved (A B C A B C ...).
+import { AbortRun } from '../abort.mjs';
+import { forgeSignature, tamperClaims } from '../forge.mjs';
+import { loadRound, probe } from '../load.mjs';
+import { spawnWorker } from '../rpc.mjs';
+import { spread } from '../stats.mjs';
+
+const SERVER = new URL('../servers/server.mjs', import.meta.url).pathname;
+export const SUBJECT = 'system:serviceaccount:kube-system:webhook-auth';
+
+export const HTTP_GROUPS = [
+  {
+    id: 'express',
+    title: 'Express 5',
+    target: 0.97,
+    contestants: [
+      { variant: 'none', label: 'no auth (ceiling)' },
+      { variant: 'ours', label: '@apiserver-token/express (jwks, cached)', ours: true },
+      { variant: 'express-oauth2-jwt-bearer', label: 'express-oauth2-jwt-bearer' },
+      { variant: 'express-jwt', label: 'express-jwt + jwks-rsa' },
+    ],
+  },
+  {
+    id: 'fastify',
+    title: 'Fastify 5',
+    target: 0.92,
+    contestants: [
+      { variant: 'none', label: 'no auth (ceiling)' },
+      { variant: 'ours', label: '@apiserver-token/fastify (jwks, cached)', ours: true },
+      { variant: 'fastify-jwt-cache', label: '@fastify/jwt + jwks-rsa, verify cache on' },
+      { variant: 'fastify-jwt-nocache', label: '@fastify/jwt + jwks-rsa, verify cache off' },
+    ],
+  },
+  {
+    id: 'koa',
+    title: 'Koa 3',
+    target: null,
+    contestants: [
+      { variant: 'none', label: 'no auth (ceiling)' },
+      { variant: 'ours', label: '@apiserver-token/koa (jwks, cached)', ours: true },
+      { variant: 'koa-jwt', label: 'koa-jwt + jwks-rsa' },
+    ],
+  },
+];
+
+/**
+ * Asserts, before any timing, that the server verifies for real: the valid token passes with the right
+ * subject, and a wrong-signature token, a tampered token and no token are all refused. An anchor (or ours)
+ * that accepts a forgery aborts the whole run.
+ */
+async function preflight(port, contestant, token, groupId) {
+  const name = `${groupId}/${contestant.variant}`;
+  const ok = await probe(port, token);
+  const expected = contestant.variant === 'none' ? 'ok' : SUBJECT;
+  if (ok.status !== 200 || ok.body !== expected) {
+    throw new AbortRun(
+      `${name}: the valid token got HTTP ${ok.status} "${ok.body.slice(0, 80)}" (expected 200 ${expected})`,
+    );
+  }
+  if (contestant.variant === 'none') return { checked: ['valid token: 200'] };
+  const checks = [
+    ['wrong-signature token', forgeSignature(token)],
+    ['tampered-claims token', tamperClaims(token)],
+    ['no token', undefined],
+  ];
+  const checked = ['valid token: 200 with subject'];
+  for (const [what, bad] of checks) {
+    const res = await probe(port, bad);
+    if (res.status >= 200 && res.status < 300) {
+      throw new AbortRun(`${name} ACCEPTED A ${what.toUpperCase()} (HTTP ${res.status}); aborting the run`);
+    }
+    checked.push(`${what}: ${res.status}`);
+  }
+  return { checked };
+}
+
+export async function runHttpGroup(group, { settings, info, token, log }) {
+  const rows = [];
+  const live = [];
+  try {
+    for (const contestant of group.contestants) {
+      const row = {
+        id: `${group.id}/${contestant.variant}`,
+        label: contestant.label,
+        ours: !!contestant.ours,
+        rounds: [],
+      };
+      rows.push(row);
+      const profile = settings.cpuProf && (settings.cpuProf === 'all' || settings.cpuProf === row.id);
+      const worker = spawnWorker(SERVER, {
+        label: row.id,
+        execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] : [],
+      });
+      try {
+        const { port } = await worker.call('start', {
+          framework: group.id,
+          variant: contestant.variant,
+          info,
+        });
+        row.available = true;
+        row.preflight = (await preflight(port, contestant, token, group.id)).checked;
+        live.push({ row, worker, port });
+      } catch (err) {
+        await worker.stop();
+        if (err.code === 'NOT_AVAILABLE') {
+          row.available = false;
+          row.reason = err.message.replace(/^[^:]*: /, '');
+          log(`  ${row.label}: not available (${row.reason})`);
+          continue;
+        }
+        throw err;
+      }
+    }
+    const load = { connections: settings.connections, pipelining: settings.pipelining, token };
+    for (const { row, port } of live) {
+      log(`  warm-up ${row.label}`);
+      await loadRound({ ...load, port, seconds: settings.warmupSeconds });
+    }
+    for (let r = 0; r < settings.rounds; r++) {
+      for (const { row, port } of live) {
+        const result = await loadRound({ ...load, port, seconds: settings.roundSeconds });
+        row.rounds.push(result);
+        log(
+          `  round ${r + 1}/${settings.rounds} ${row.label}: ${Math.round(result.rps)} req/s` +
+            (result.non2xx || result.errors ? ` (${result.non2xx} non-2xx, ${result.errors} errors!)` : ''),
+        );
+      }
+    }
+    for (const { row, worker } of live) row.memory = await worker.call('memory');
+  } finally {
+    for (const { worker } of live) await worker.stop();
+  }
+  return summarize(group, rows);
+}
+
+function summarize(group, rows) {
+  for (const row of rows) {
+    if (!row.available) continue;
+    row.rps = spread(row.rounds.map((r) => r.rps));
+    row.p50ms = spread(row.rounds.map((r) => r.p50ms)).median;
+    row.p99ms = spread(row.rounds.map((r) => r.p99ms)).median;
+    row.failedResponses = row.rounds.reduce((n, r) => n + r.non2xx + r.errors, 0);
+  }
+  const ceiling = rows[0];
+  for (const row of rows) {
+    if (!row.available) continue;
+    row.ratio = row.rps.median / ceiling.rps.median;
+    if (row.ours && group.target !== null) {
+      row.target = group.target;
+      row.verdict = row.failedResponses > 0 ? 'FAIL' : row.ratio >= group.target ? 'ok' : 'below target';
+    } else if (row.failedResponses > 0) {
+      row.verdict = 'FAIL';
+    }
+  }
+  return { kind: 'http', id: group.id, title: group.title, rows };
+}

@@ -1,0 +1,53 @@
+// Fastify apps under test: bare, ours, and @fastify/jwt (verify cache on and off) over jwks-rsa.
+import https from 'node:https';
+import fastifyJwt from '@fastify/jwt';
+import Fastify from 'fastify';
+import jwksRsa from 'jwks-rsa';
+import { loadOurs, ourOptions } from '../ours.mjs';
+
+export const VARIANTS = ['none', 'ours', 'fastify-jwt-cache', 'fastify-jwt-nocache'];
+
+export async function buildFastify(variant, info) {
+  const app = Fastify({ logger: false });
+  switch (variant) {
+    case 'none':
+      app.get('/', async () => 'ok');
+      break;
+    case 'ours': {
+      const ours = await loadOurs('@apiserver-token/fastify');
+      if (!ours.available) throw Object.assign(new Error(ours.reason), { code: 'NOT_AVAILABLE' });
+      await app.register(ours.fn, ourOptions(info));
+      app.get('/', async (request) => request.apiserver.username);
+      break;
+    }
+    case 'fastify-jwt-cache':
+    case 'fastify-jwt-nocache': {
+      // The JWKS pattern from @fastify/jwt's README ("Verifying with JWKS"), with jwks-rsa as key source.
+      const client = jwksRsa({
+        jwksUri: info.jwksUri,
+        cache: true,
+        rateLimit: true,
+        jwksRequestsPerMinute: 10,
+        requestAgent: new https.Agent({ ca: info.ca }),
+      });
+      await app.register(fastifyJwt, {
+        decode: { complete: true },
+        secret: (_request, token) => client.getSigningKey(token.header.kid).then((key) => key.getPublicKey()),
+        verify: {
+          cache: variant === 'fastify-jwt-cache',
+          algorithms: ['RS256'],
+          allowedIss: info.issuer,
+          allowedAud: info.audience,
+        },
+      });
+      app.addHook('onRequest', async (request) => {
+        await request.jwtVerify();
+      });
+      app.get('/', async (request) => request.user.sub);
+      break;
+    }
+    default:
+      throw new Error(`unknown fastify variant ${variant}`);
+  }
+  return app;
+}
