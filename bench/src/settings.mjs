@@ -18,7 +18,7 @@ const QUICK = {
   pipelining: 1,
   warmupSeconds: 0.3,
   rounds: 3,
-  roundSeconds: 0.6,
+  roundSeconds: 0.5,
   cold: { tokens: { RS256: 1500, ES256: 1500 }, warmupTokens: 300, rounds: 3 },
   tokenreview: { burst: 1000, distinct: 200, garbage: 5000 },
   memory: { randomRequests: 50_000, validTokens: 5000, checkpoints: 2 },

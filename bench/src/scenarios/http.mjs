@@ -79,38 +79,45 @@ export async function runHttpGroup(group, { settings, info, token, log }) {
   const rows = [];
   const live = [];
   try {
-    for (const contestant of group.contestants) {
-      const row = {
-        id: `${group.id}/${contestant.variant}`,
-        label: contestant.label,
-        ours: !!contestant.ours,
-        rounds: [],
-      };
-      rows.push(row);
-      const profile = settings.cpuProf && (settings.cpuProf === 'all' || settings.cpuProf === row.id);
-      const worker = spawnWorker(SERVER, {
-        label: row.id,
-        execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] : [],
-      });
-      try {
-        const { port } = await worker.call('start', {
-          framework: group.id,
-          variant: contestant.variant,
-          info,
+    // Start every server of the group at once (they idle until their turn), then check each one.
+    const started = await Promise.all(
+      group.contestants.map(async (contestant) => {
+        const row = {
+          id: `${group.id}/${contestant.variant}`,
+          label: contestant.label,
+          ours: !!contestant.ours,
+          rounds: [],
+        };
+        rows.push(row);
+        const profile = settings.cpuProf && (settings.cpuProf === 'all' || settings.cpuProf === row.id);
+        const worker = spawnWorker(SERVER, {
+          label: row.id,
+          execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] : [],
         });
-        row.available = true;
-        row.preflight = (await preflight(port, contestant, token, group.id)).checked;
-        live.push({ row, worker, port });
-      } catch (err) {
-        await worker.stop();
-        if (err.code === 'NOT_AVAILABLE') {
+        try {
+          const { port } = await worker.call('start', {
+            framework: group.id,
+            variant: contestant.variant,
+            info,
+          });
+          return { contestant, row, worker, port };
+        } catch (err) {
+          await worker.stop();
+          if (err.code !== 'NOT_AVAILABLE') return { contestant, row, error: err };
           row.available = false;
           row.reason = err.message.replace(/^[^:]*: /, '');
           log(`  ${row.label}: not available (${row.reason})`);
-          continue;
+          return { contestant, row };
         }
-        throw err;
-      }
+      }),
+    );
+    rows.sort((a, b) => started.findIndex((s) => s.row === a) - started.findIndex((s) => s.row === b));
+    for (const s of started) if (s.worker) live.push(s);
+    const failed = started.find((s) => s.error);
+    if (failed) throw failed.error;
+    for (const { contestant, row, port } of live) {
+      row.available = true;
+      row.preflight = (await preflight(port, contestant, token, group.id)).checked;
     }
     const load = { connections: settings.connections, pipelining: settings.pipelining, token };
     for (const { row, port } of live) {

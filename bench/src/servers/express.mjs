@@ -20,7 +20,10 @@ export async function buildExpress(variant, info) {
     case 'ours': {
       const ours = await loadOurs('@apiserver-token/express');
       if (!ours.available) throw Object.assign(new Error(ours.reason), { code: 'NOT_AVAILABLE' });
-      app.use(ours.fn(ourOptions(info)));
+      const middleware = ours.fn(ourOptions(info));
+      // Keys loaded before the first request, as a readiness probe would wait for.
+      await middleware.ready?.();
+      app.use(middleware);
       app.get('/', (req, res) => {
         res.send(req.apiserver.username);
       });

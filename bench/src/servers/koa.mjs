@@ -18,7 +18,10 @@ export async function buildKoa(variant, info) {
     case 'ours': {
       const ours = await loadOurs('@apiserver-token/koa');
       if (!ours.available) throw Object.assign(new Error(ours.reason), { code: 'NOT_AVAILABLE' });
-      app.use(ours.fn(ourOptions(info)));
+      const middleware = ours.fn(ourOptions(info));
+      // Keys loaded before the first request, as a readiness probe would wait for.
+      await middleware.ready?.();
+      app.use(middleware);
       app.use((ctx) => {
         ctx.body = ctx.state.apiserver.username;
       });
