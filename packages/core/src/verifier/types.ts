@@ -1,4 +1,5 @@
 import type { ApiserverIdentity } from '../identity.js';
+import type { PrecheckedToken } from './precheck.js';
 
 /**
  * Request headers as Node's `IncomingHttpHeaders` (lower-case keys, arrays for repeated
@@ -15,6 +16,11 @@ export interface RequestLike {
   body?: unknown;
   /** The TLS socket, for client-certificate verification. */
   socket?: unknown;
+  /**
+   * Node's raw header list (`IncomingMessage.rawHeaders`), when available: Node keeps only the
+   * first of several `Authorization` headers in `headers`, this shows them all so they are refused.
+   */
+  rawHeaders?: readonly string[];
 }
 
 /** A verifier made by `createVerifier()`. */
@@ -40,7 +46,18 @@ export interface TokenStrategy {
    * `tokenFingerprint` and `verifiedBy` (the pipeline sets them); rejects with an
    * `ApiserverTokenError`. `expiresAt` caps the cache TTL.
    */
-  verify(token: string): Promise<Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>>;
+  verify(
+    token: string,
+    context?: StrategyContext,
+  ): Promise<Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>>;
   ready(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Internal: what the pipeline already knows about a token when it calls a strategy. */
+export interface StrategyContext {
+  /** The token decoded by the pre-check (absent when the pipeline runs without one). */
+  prechecked?: PrecheckedToken;
+  /** The identity established by the previous strategy of the list (hybrid: jwks, then tokenreview). */
+  previous?: Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>;
 }

@@ -1,0 +1,474 @@
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { ApiserverTokenConfigError } from '../errors.js';
+import type { FetchSettings } from '../jwks/fetch-json.js';
+import { type ImportedKey, importKeySet } from '../jwks/import-jwk.js';
+import type { KeySetTiming } from '../jwks/key-set.js';
+import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../jwt/algorithms.js';
+import { type Logger, safeLogger } from '../logger.js';
+import type { JwksOptions, JwsAlgorithm, VerifierMode, VerifierOptions } from '../options.js';
+import { LEGACY_ISSUER } from '../verifier/precheck.js';
+import { ENV_PREFIX, envBoolean, envList, envNumber, envString } from './env.js';
+import { detectInCluster } from './in-cluster.js';
+
+/** Where one key set comes from, after validation. */
+export type ResolvedKeySource =
+  | { kind: 'static'; keys: ImportedKey[]; label: string }
+  | {
+      kind: 'remote';
+      discovery: URL | undefined;
+      jwksUri: URL | undefined;
+      fetch: FetchSettings;
+      timing: KeySetTiming;
+      allowCrossOriginJwksUri: boolean;
+    };
+
+/** One key set and the issuers it serves; `issuers` undefined: learned by discovery (in-cluster). */
+export interface ResolvedKeySet {
+  issuers: string[] | undefined;
+  source: ResolvedKeySource;
+}
+
+/** Options after validation, environment and defaults. */
+export interface ResolvedConfig {
+  mode: VerifierMode;
+  audiences: string[];
+  keySets: ResolvedKeySet[];
+  cache: { max: number; ttlMs: number; failureTtlMs: number };
+  clockTolerance: number;
+  algorithms: Set<JwsAlgorithm>;
+  maxTokenBytes: number;
+  allowLegacyTokens: boolean;
+  logger: Logger | undefined;
+  now: () => number;
+  kubeconfig: string | undefined;
+  inCluster: boolean;
+}
+
+const fail = (field: string, problem: string): never => {
+  throw new ApiserverTokenConfigError(field, problem);
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringList(value: unknown, field: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item.trim() !== '')) {
+    return fail(field, 'must be a non-empty string or an array of non-empty strings');
+  }
+  return list as string[];
+}
+
+function number(
+  value: unknown,
+  field: string,
+  fallback: number,
+  { min = 0, integer = false, max = Infinity } = {},
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    return fail(field, `must be a finite number between ${min} and ${max}, got ${JSON.stringify(value)}`);
+  }
+  if (integer && !Number.isInteger(value)) return fail(field, `must be an integer, got ${value}`);
+  return value;
+}
+
+function boolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') return fail(field, `must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function readableFile(path: unknown, field: string): string | undefined {
+  if (path === undefined) return undefined;
+  if (typeof path !== 'string' || path === '') return fail(field, 'must be a file path');
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    return fail(field, `cannot read ${JSON.stringify(path)}`);
+  }
+  return path;
+}
+
+function url(value: unknown, field: string, allowHttp: boolean): URL | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !URL.canParse(value))
+    return fail(field, `must be an absolute URL, got ${JSON.stringify(value)}`);
+  const parsed = new URL(value);
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && allowHttp)) {
+    return fail(
+      field,
+      `must be an https: URL (http: only with jwks.allowInsecureHttp), got ${JSON.stringify(value)}`,
+    );
+  }
+  if (parsed.username !== '' || parsed.password !== '') return fail(field, 'must not carry credentials');
+  return parsed;
+}
+
+/** `<base>/.well-known/openid-configuration` unless the URL already names the document. */
+function discoveryUrl(base: URL): URL {
+  if (base.pathname.endsWith('/.well-known/openid-configuration')) return base;
+  const document = new URL(base.href);
+  document.pathname = `${base.pathname.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  return document;
+}
+
+const JWKS_FIELDS = new Set([
+  'discovery',
+  'uri',
+  'keys',
+  'ca',
+  'caFile',
+  'credentialFile',
+  'timeout',
+  'maxBytes',
+  'cooldown',
+  'maxStale',
+  'defaultMaxAge',
+  'minMaxAge',
+  'maxMaxAge',
+  'allowCrossOriginJwksUri',
+  'allowInsecureHttp',
+]);
+
+function staticKeys(keys: unknown, field: string): ResolvedKeySource {
+  let document: unknown = keys;
+  let label = 'static JWKS';
+  if (typeof keys === 'string') {
+    label = `JWKS file ${keys}`;
+    try {
+      document = JSON.parse(readFileSync(keys, 'utf8'));
+    } catch (error) {
+      return fail(
+        field,
+        `cannot read a JSON key set from ${JSON.stringify(keys)}: ${(error as Error).message}`,
+      );
+    }
+  }
+  let imported: ReturnType<typeof importKeySet>;
+  try {
+    imported = importKeySet(document);
+  } catch (error) {
+    return fail(field, (error as Error).message);
+  }
+  if (imported.keys.length === 0) {
+    return fail(field, `holds no usable verification key (${imported.skipped.join('; ') || 'empty'})`);
+  }
+  return { kind: 'static', keys: imported.keys, label };
+}
+
+/** One key source from merged jwks options; `fallbackDiscovery` is used when none is set. */
+function keySource(jwks: JwksOptions, field: string, fallbackDiscovery: URL | undefined): ResolvedKeySource {
+  for (const name of Object.keys(jwks)) {
+    if (!JWKS_FIELDS.has(name))
+      fail(`${field}.${name}`, `unknown option (known: ${[...JWKS_FIELDS].join(', ')})`);
+  }
+  const allowInsecureHttp = boolean(jwks.allowInsecureHttp, `${field}.allowInsecureHttp`, false);
+  if (jwks.keys !== undefined) {
+    if (typeof jwks.keys !== 'string' && !isRecord(jwks.keys))
+      return fail(`${field}.keys`, 'must be a JWKS object or a file path');
+    return staticKeys(jwks.keys, `${field}.keys`);
+  }
+  const jwksUri = url(jwks.uri, `${field}.uri`, allowInsecureHttp);
+  const discoveryBase = url(jwks.discovery, `${field}.discovery`, allowInsecureHttp);
+  const discovery =
+    discoveryBase === undefined
+      ? jwksUri === undefined
+        ? fallbackDiscovery
+        : undefined
+      : discoveryUrl(discoveryBase);
+  if (jwksUri === undefined && discovery === undefined) {
+    return fail(
+      field,
+      'needs a key source: `keys`, `uri` or `discovery` (or an https issuer URL to discover from)',
+    );
+  }
+  let ca: Array<string | Buffer> | undefined;
+  if (jwks.ca !== undefined) {
+    const list = Array.isArray(jwks.ca) ? jwks.ca : [jwks.ca];
+    if (!list.every((item) => typeof item === 'string' || Buffer.isBuffer(item)) || list.length === 0) {
+      return fail(`${field}.ca`, 'must be PEM text, a Buffer, or an array of them');
+    }
+    ca = list;
+  }
+  const minMaxAge = number(jwks.minMaxAge, `${field}.minMaxAge`, 30);
+  const maxMaxAge = number(jwks.maxMaxAge, `${field}.maxMaxAge`, 86_400);
+  if (minMaxAge > maxMaxAge) fail(`${field}.minMaxAge`, `must not exceed maxMaxAge (${maxMaxAge})`);
+  return {
+    kind: 'remote',
+    discovery,
+    jwksUri,
+    allowCrossOriginJwksUri: boolean(jwks.allowCrossOriginJwksUri, `${field}.allowCrossOriginJwksUri`, false),
+    fetch: {
+      timeout: number(jwks.timeout, `${field}.timeout`, 5000, { min: 1, max: 120_000 }),
+      maxBytes: number(jwks.maxBytes, `${field}.maxBytes`, 1_048_576, {
+        min: 1,
+        integer: true,
+        max: 64 * 1_048_576,
+      }),
+      ca,
+      caFile: readableFile(jwks.caFile, `${field}.caFile`),
+      credentialFile: readableFile(jwks.credentialFile, `${field}.credentialFile`),
+      allowInsecureHttp,
+    },
+    timing: {
+      cooldown: number(jwks.cooldown, `${field}.cooldown`, 15),
+      maxStale: number(jwks.maxStale, `${field}.maxStale`, 3600),
+      defaultMaxAge: number(jwks.defaultMaxAge, `${field}.defaultMaxAge`, 300),
+      minMaxAge,
+      maxMaxAge,
+    },
+  };
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as Partial<T>;
+}
+
+/** Validate the options, fill them from `APISERVER_TOKEN_*` and apply the defaults. */
+export function resolveConfig(options: VerifierOptions): ResolvedConfig {
+  if (!isRecord(options as unknown)) fail('options', 'must be an object');
+  if ('audiences' in options) fail('audiences', 'unknown option: did you mean `audience`?');
+  const env = options.env ?? process.env;
+  if (!isRecord(env as unknown)) fail('env', 'must be an object of strings');
+
+  const audiences = stringList(options.audience, 'audience') ?? envList(env, 'AUDIENCE') ?? [];
+  if (audiences.length === 0) {
+    fail(
+      'audience',
+      `is required: set the \`audience\` option or the ${ENV_PREFIX}AUDIENCE environment variable (comma-separated) ` +
+        'to the URL the apiserver calls your webhook with, e.g. https://my-webhook.my-ns.svc:443/validate',
+    );
+  }
+
+  const mode = (options.mode ?? envString(env, 'MODE') ?? 'jwks') as VerifierMode;
+  if (mode !== 'jwks' && mode !== 'tokenreview' && mode !== 'hybrid') {
+    fail(
+      options.mode === undefined ? `${ENV_PREFIX}MODE` : 'mode',
+      `must be 'jwks', 'tokenreview' or 'hybrid', got ${JSON.stringify(mode)}`,
+    );
+  }
+
+  const algorithmsOption = options.algorithms ?? (envList(env, 'ALGORITHMS') as JwsAlgorithm[] | undefined);
+  const algorithmsField = options.algorithms === undefined ? `${ENV_PREFIX}ALGORITHMS` : 'algorithms';
+  if (algorithmsOption !== undefined && (!Array.isArray(algorithmsOption) || algorithmsOption.length === 0)) {
+    fail(algorithmsField, 'must be a non-empty array');
+  }
+  for (const alg of (algorithmsOption ?? []) as unknown[]) {
+    if (!isSupportedAlgorithm(alg)) {
+      const never = typeof alg === 'string' && (alg.toLowerCase() === 'none' || /^HS/i.test(alg));
+      fail(
+        algorithmsField,
+        never ? `${JSON.stringify(alg)} is never accepted` : `${JSON.stringify(alg)} is not supported`,
+      );
+    }
+  }
+  const algorithms = new Set<JwsAlgorithm>(algorithmsOption ?? DEFAULT_ALGORITHMS);
+
+  const clockTolerance = number(
+    options.clockTolerance ?? envNumber(env, 'CLOCK_TOLERANCE'),
+    'clockTolerance',
+    60,
+    { max: 3600 },
+  );
+  const maxTokenBytes = number(
+    options.maxTokenBytes ?? envNumber(env, 'MAX_TOKEN_BYTES'),
+    'maxTokenBytes',
+    16_384,
+    {
+      min: 64,
+      integer: true,
+      max: 1_048_576,
+    },
+  );
+  const allowLegacyTokens = boolean(
+    options.allowLegacyTokens ?? envBoolean(env, 'ALLOW_LEGACY_TOKENS'),
+    'allowLegacyTokens',
+    false,
+  );
+
+  if (options.cache !== undefined && !isRecord(options.cache)) fail('cache', 'must be an object');
+  for (const name of Object.keys(options.cache ?? {})) {
+    if (!['max', 'ttl', 'failureTtl'].includes(name))
+      fail(`cache.${name}`, 'unknown option (known: max, ttl, failureTtl)');
+  }
+  const cache = {
+    max: number(options.cache?.max ?? envNumber(env, 'CACHE_MAX'), 'cache.max', 10_000, {
+      integer: true,
+      max: 10_000_000,
+    }),
+    ttlMs: number(options.cache?.ttl ?? envNumber(env, 'CACHE_TTL'), 'cache.ttl', 300) * 1000,
+    failureTtlMs: number(options.cache?.failureTtl, 'cache.failureTtl', 0) * 1000,
+  };
+
+  const logger = options.logger;
+  if (logger !== undefined) {
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+      if (typeof (logger as unknown as Record<string, unknown>)?.[level] !== 'function') {
+        fail('logger', `must have debug/info/warn/error methods (pino-compatible); \`${level}\` is missing`);
+      }
+    }
+  }
+  if (options.now !== undefined && typeof options.now !== 'function')
+    fail('now', 'must be a function returning milliseconds');
+  const kubeconfig = options.kubeconfig ?? envString(env, 'KUBECONFIG');
+  if (kubeconfig !== undefined && typeof kubeconfig !== 'string')
+    fail('kubeconfig', "must be a file path or 'in-cluster'");
+
+  const keySets = mode === 'tokenreview' ? [] : resolveKeySets(options, env);
+  const inCluster = keySets.some((set) => set.issuers === undefined);
+  return {
+    mode,
+    audiences: [...new Set(audiences)],
+    keySets,
+    cache,
+    clockTolerance,
+    algorithms,
+    maxTokenBytes,
+    allowLegacyTokens,
+    logger: safeLogger(logger),
+    now: options.now ?? Date.now,
+    kubeconfig,
+    inCluster,
+  };
+}
+
+function resolveKeySets(
+  options: VerifierOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): ResolvedKeySet[] {
+  if (options.jwks !== undefined && !isRecord(options.jwks)) fail('jwks', 'must be an object');
+  const explicitSource =
+    options.jwks?.keys !== undefined ||
+    options.jwks?.uri !== undefined ||
+    options.jwks?.discovery !== undefined;
+  const envSource = explicitSource
+    ? {}
+    : defined({
+        keys: envString(env, 'JWKS_FILE'),
+        uri: envString(env, 'JWKS_URI'),
+        discovery: envString(env, 'DISCOVERY_URL'),
+      });
+  const envFetch = defined({
+    caFile: envString(env, 'CA_FILE'),
+    credentialFile: envString(env, 'CREDENTIAL_FILE'),
+    timeout: envNumber(env, 'JWKS_TIMEOUT'),
+    cooldown: envNumber(env, 'JWKS_COOLDOWN'),
+    maxStale: envNumber(env, 'JWKS_MAX_STALE'),
+  });
+  const shared: JwksOptions = { ...envFetch, ...envSource, ...defined(options.jwks ?? {}) };
+  const hasSource = shared.keys !== undefined || shared.uri !== undefined || shared.discovery !== undefined;
+
+  const issuerField = options.issuer === undefined ? `${ENV_PREFIX}ISSUER` : 'issuer';
+  const issuers = stringList(options.issuer, 'issuer') ?? envList(env, 'ISSUER') ?? [];
+  for (const issuer of issuers) {
+    if (issuer === LEGACY_ISSUER)
+      fail(issuerField, `${LEGACY_ISSUER} is the legacy token issuer: use allowLegacyTokens instead`);
+  }
+  if (options.issuers !== undefined && !Array.isArray(options.issuers))
+    fail('issuers', 'must be an array of { issuer, jwks }');
+  const result: ResolvedKeySet[] = [];
+
+  if (issuers.length > 0 || hasSource) {
+    const inCluster = hasSource ? undefined : detectInCluster(options.inCluster, env);
+    if (inCluster !== undefined) {
+      // In a pod with no key source: ask the local apiserver, whose jwks_uri often names an address
+      // the pod cannot use; its keys are always served at /openid/v1/jwks on the in-cluster URL.
+      const base = new URL(inCluster.url);
+      const source = keySource(
+        {
+          caFile: inCluster.caPath,
+          credentialFile: inCluster.tokenPath,
+          ...shared,
+          discovery: base.href,
+          uri: new URL('/openid/v1/jwks', base).href,
+        },
+        'jwks',
+        undefined,
+      );
+      result.push({ issuers, source });
+    } else if (issuers.length === 0) {
+      fail(
+        'issuer',
+        `is required with jwks: set the \`issuer\` option or ${ENV_PREFIX}ISSUER to the exact \`iss\` of the tokens`,
+      );
+    } else if (hasSource) {
+      result.push({ issuers, source: keySource(shared, 'jwks', undefined) });
+    } else {
+      // Standard OIDC: each issuer's discovery document at its own URL.
+      for (const issuer of issuers) {
+        const base = URL.canParse(issuer) ? new URL(issuer) : undefined;
+        if (base === undefined || (base.protocol !== 'https:' && !shared.allowInsecureHttp)) {
+          fail(
+            issuerField,
+            `${JSON.stringify(issuer)} is not an https URL to discover keys from: set jwks.keys, jwks.uri or jwks.discovery`,
+          );
+        }
+        result.push({ issuers: [issuer], source: keySource(shared, 'jwks', discoveryUrl(base as URL)) });
+      }
+    }
+  }
+
+  for (const [index, entry] of (options.issuers ?? []).entries()) {
+    const field = `issuers[${index}]`;
+    if (!isRecord(entry as unknown)) fail(field, 'must be { issuer, jwks }');
+    const issuer = entry.issuer;
+    if (typeof issuer !== 'string' || issuer.trim() === '')
+      fail(`${field}.issuer`, 'must be a non-empty string');
+    if (issuer === LEGACY_ISSUER)
+      fail(`${field}.issuer`, `${LEGACY_ISSUER} is the legacy token issuer: use allowLegacyTokens instead`);
+    if (entry.jwks !== undefined && !isRecord(entry.jwks)) fail(`${field}.jwks`, 'must be an object');
+    const own = defined(entry.jwks ?? {});
+    const ownSource = own.keys !== undefined || own.uri !== undefined || own.discovery !== undefined;
+    // Fetch settings fall back to the top-level ones; the key source never does.
+    const { keys: _k, uri: _u, discovery: _d, ...fetchDefaults } = shared;
+    const merged: JwksOptions = { ...fetchDefaults, ...own };
+    let fallback: URL | undefined;
+    if (!ownSource) {
+      const base = URL.canParse(issuer) ? new URL(issuer) : undefined;
+      if (base === undefined || (base.protocol !== 'https:' && !merged.allowInsecureHttp)) {
+        fail(
+          `${field}.jwks`,
+          `needs keys, uri or discovery: ${JSON.stringify(issuer)} is not an https URL to discover from`,
+        );
+      }
+      fallback = discoveryUrl(base as URL);
+    }
+    result.push({ issuers: [issuer], source: keySource(merged, `${field}.jwks`, fallback) });
+  }
+
+  if (result.length === 0) {
+    const inCluster = detectInCluster(options.inCluster, env);
+    if (inCluster === undefined) {
+      fail(
+        'issuer',
+        `is required in jwks mode outside a pod: set \`issuer\` (or ${ENV_PREFIX}ISSUER) and where its keys come from ` +
+          `(\`jwks.keys\`, \`jwks.uri\`, or discovery on the issuer URL), or \`issuers\` for several clusters`,
+      );
+    }
+    const live = inCluster as NonNullable<typeof inCluster>;
+    const base = new URL(live.url);
+    const source = keySource(
+      {
+        caFile: live.caPath,
+        credentialFile: live.tokenPath,
+        ...shared,
+        discovery: base.href,
+        uri: new URL('/openid/v1/jwks', base).href,
+      },
+      'jwks',
+      undefined,
+    );
+    result.push({ issuers: undefined, source });
+  }
+  const seen = new Set<string>();
+  for (const set of result) {
+    for (const issuer of set.issuers ?? []) {
+      if (seen.has(issuer)) fail('issuers', `issuer ${JSON.stringify(issuer)} is configured twice`);
+      seen.add(issuer);
+    }
+  }
+  return result;
+}

@@ -1,0 +1,165 @@
+import { MalformedTokenError } from '../errors.js';
+import type { ApiserverIdentity, Attestations, BoundObject } from '../identity.js';
+
+/** An identity before the pipeline adds `verifiedBy` and `tokenFingerprint`. */
+export type VerifiedIdentity = Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>;
+
+const EXTRA = 'authentication.kubernetes.io/';
+const ATTESTATION_EXTRA = 'attestation.authentication.kubernetes.io/';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requireString(value: unknown, claim: string): string {
+  if (typeof value !== 'string' || value === '')
+    throw new MalformedTokenError(`\`${claim}\` is missing or not a string`);
+  return value;
+}
+
+function optionalString(value: unknown, claim: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new MalformedTokenError(`\`${claim}\` is not a string`);
+  return value;
+}
+
+/** `{name, uid}` reference claims such as `kubernetes.io.pod`. */
+function reference(value: unknown, claim: string): { name: string; uid?: string } | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw new MalformedTokenError(`\`${claim}\` is not an object`);
+  const name = requireString(value.name, `${claim}.name`);
+  const uid = optionalString(value.uid, `${claim}.uid`);
+  return uid === undefined ? { name } : { name, uid };
+}
+
+function toDate(value: unknown, claim: string): Date | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new MalformedTokenError(`\`${claim}\` is not a number`);
+  return new Date(value * 1000);
+}
+
+function serviceAccountGroups(namespace: string): string[] {
+  return ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'];
+}
+
+/**
+ * The identity a service-account token carries, in the layout kube-apiserver issues
+ * (`kubernetes.io: {namespace, serviceaccount, pod|secret|node, warnafter}` plus the KEP-6060
+ * webhook-configuration bindings and attestations), with `extra` as TokenReview reports it.
+ */
+export function identityFromClaims(
+  claims: Record<string, unknown>,
+  issuer: string,
+  audiences: string[],
+): VerifiedIdentity {
+  const k8s = claims['kubernetes.io'];
+  if (!isObject(k8s))
+    throw new MalformedTokenError('`kubernetes.io` claims are missing: not a service-account token');
+  const namespace = requireString(k8s.namespace, 'kubernetes.io.namespace');
+  const account = reference(k8s.serviceaccount, 'kubernetes.io.serviceaccount');
+  if (account === undefined) throw new MalformedTokenError('`kubernetes.io.serviceaccount` is missing');
+  const username = `system:serviceaccount:${namespace}:${account.name}`;
+  if (claims.sub !== undefined && claims.sub !== username) {
+    throw new MalformedTokenError('`sub` does not match the service account claims');
+  }
+  const extra: Record<string, string[]> = {};
+  let boundObject: BoundObject | undefined;
+
+  const pod = reference(k8s.pod, 'kubernetes.io.pod');
+  const secret = reference(k8s.secret, 'kubernetes.io.secret');
+  const node = reference(k8s.node, 'kubernetes.io.node');
+  const validating = reference(
+    k8s.validatingwebhookconfiguration,
+    'kubernetes.io.validatingwebhookconfiguration',
+  );
+  const mutating = reference(k8s.mutatingwebhookconfiguration, 'kubernetes.io.mutatingwebhookconfiguration');
+  if (pod !== undefined) {
+    boundObject = { kind: 'Pod', ...pod, namespace };
+    extra[`${EXTRA}pod-name`] = [pod.name];
+    if (pod.uid !== undefined) extra[`${EXTRA}pod-uid`] = [pod.uid];
+  } else if (secret !== undefined) {
+    boundObject = { kind: 'Secret', ...secret, namespace };
+  } else if (validating !== undefined) {
+    boundObject = { kind: 'ValidatingWebhookConfiguration', ...validating };
+  } else if (mutating !== undefined) {
+    boundObject = { kind: 'MutatingWebhookConfiguration', ...mutating };
+  } else if (node !== undefined) {
+    boundObject = { kind: 'Node', ...node };
+  }
+  if (node !== undefined) {
+    extra[`${EXTRA}node-name`] = [node.name];
+    if (node.uid !== undefined) extra[`${EXTRA}node-uid`] = [node.uid];
+  }
+  for (const [kind, ref] of [
+    ['validatingwebhookconfiguration', validating],
+    ['mutatingwebhookconfiguration', mutating],
+  ] as const) {
+    if (ref === undefined) continue;
+    extra[`${EXTRA}${kind}-name`] = [ref.name];
+    if (ref.uid !== undefined) extra[`${EXTRA}${kind}-uid`] = [ref.uid];
+  }
+  const jti = optionalString(claims.jti, 'jti');
+  if (jti !== undefined && jti !== '') extra[`${EXTRA}credential-id`] = [`JTI=${jti}`];
+
+  let attestations: Attestations | undefined;
+  if (k8s.attestations !== undefined) {
+    if (!isObject(k8s.attestations))
+      throw new MalformedTokenError('`kubernetes.io.attestations` is not an object');
+    const groups = k8s.attestations.admissionReviewAPIGroups;
+    if (groups !== undefined) {
+      if (!Array.isArray(groups) || !groups.every((group) => typeof group === 'string')) {
+        throw new MalformedTokenError(
+          '`kubernetes.io.attestations.admissionReviewAPIGroups` is not a list of strings',
+        );
+      }
+      attestations = { admissionReviewAPIGroups: [...groups] };
+      extra[`${ATTESTATION_EXTRA}admissionReviewAPIGroups`] = [...groups];
+    }
+  }
+
+  const identity: VerifiedIdentity = {
+    username,
+    groups: serviceAccountGroups(namespace),
+    extra,
+    serviceAccount: account.uid === undefined ? { namespace, name: account.name } : { namespace, ...account },
+    issuer,
+    audiences,
+  };
+  if (account.uid !== undefined) identity.uid = account.uid;
+  if (boundObject !== undefined) identity.boundObject = boundObject;
+  if (node !== undefined) identity.node = node;
+  if (attestations !== undefined) identity.attestations = attestations;
+  const issuedAt = toDate(claims.iat, 'iat');
+  if (issuedAt !== undefined) identity.issuedAt = issuedAt;
+  const expiresAt = toDate(claims.exp, 'exp');
+  if (expiresAt !== undefined) identity.expiresAt = expiresAt;
+  const staleAfter = toDate(k8s.warnafter, 'kubernetes.io.warnafter');
+  if (staleAfter !== undefined) identity.staleAfter = staleAfter;
+  return identity;
+}
+
+const LEGACY = 'kubernetes.io/serviceaccount/';
+
+/** The identity of a legacy secret-based token (`iss: kubernetes/serviceaccount`, flat claims). */
+export function identityFromLegacyClaims(claims: Record<string, unknown>, issuer: string): VerifiedIdentity {
+  const namespace = requireString(claims[`${LEGACY}namespace`], `${LEGACY}namespace`);
+  const name = requireString(claims[`${LEGACY}service-account.name`], `${LEGACY}service-account.name`);
+  const uid = optionalString(claims[`${LEGACY}service-account.uid`], `${LEGACY}service-account.uid`);
+  const secretName = requireString(claims[`${LEGACY}secret.name`], `${LEGACY}secret.name`);
+  const username = `system:serviceaccount:${namespace}:${name}`;
+  if (claims.sub !== undefined && claims.sub !== username) {
+    throw new MalformedTokenError('`sub` does not match the service account claims');
+  }
+  const identity: VerifiedIdentity = {
+    username,
+    groups: serviceAccountGroups(namespace),
+    extra: {},
+    serviceAccount: uid === undefined ? { namespace, name } : { namespace, name, uid },
+    boundObject: { kind: 'Secret', name: secretName, namespace },
+    issuer,
+    audiences: [],
+  };
+  if (uid !== undefined) identity.uid = uid;
+  return identity;
+}

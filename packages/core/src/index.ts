@@ -1,0 +1,64 @@
+export type {
+  ApiserverTokenErrorCode,
+  ApiserverTokenErrorOptions,
+} from './errors.js';
+export {
+  AlgorithmNotAllowedError,
+  ApiserverTokenConfigError,
+  ApiserverTokenError,
+  ApiserverUnavailableError,
+  AttestationMismatchError,
+  AudienceMismatchError,
+  ForbiddenIdentityError,
+  InvalidSignatureError,
+  IssuedInFutureError,
+  IssuerUnavailableError,
+  isApiserverTokenError,
+  LegacyTokenError,
+  MalformedAuthorizationError,
+  MalformedTokenError,
+  MissingTokenError,
+  TokenExpiredError,
+  TokenNotYetValidError,
+  TokenRejectedError,
+  TokenRevokedError,
+  TokenTooLargeError,
+  UnknownIssuerError,
+  UnknownKeyError,
+} from './errors.js';
+export type { AdapterSettings, RespondMode, VerifyApiserverTokenOptions } from './http/adapter-options.js';
+export type { AuthenticationOutcome, HttpAuthenticator } from './http/http-authenticator.js';
+export { createHttpAuthenticator, resolveVerifier } from './http/http-authenticator.js';
+export type {
+  AdmissionDenialBody,
+  AdmissionDenialResponse,
+  AdmissionReviewVersion,
+} from './http/render-admission-denial.js';
+export { renderAdmissionDenial } from './http/render-admission-denial.js';
+export type { ErrorResponse, ErrorResponseBody, UnexpectedErrorCode } from './http/render-error.js';
+export { renderError } from './http/render-error.js';
+export type {
+  ApiserverIdentity,
+  Attestations,
+  BoundObject,
+  BoundObjectKind,
+  ServiceAccountRef,
+  VerifiedBy,
+} from './identity.js';
+export type { Logger } from './logger.js';
+export type {
+  CacheOptions,
+  InClusterOptions,
+  IssuerOptions,
+  JsonWebKey,
+  JsonWebKeySet,
+  JwksOptions,
+  JwsAlgorithm,
+  VerifierMode,
+  VerifierOptions,
+} from './options.js';
+export { createVerifier } from './verifier/create-verifier.js';
+export { extractBearerToken } from './verifier/extract.js';
+export { tokenFingerprint } from './verifier/fingerprint.js';
+export type { Authorizer } from './verifier/pipeline.js';
+export type { ApiserverTokenVerifier, HeadersLike, RequestLike, TokenStrategy } from './verifier/types.js';

@@ -1,0 +1,329 @@
+import { IssuerUnavailableError } from '../errors.js';
+import { describeValue } from '../jwt/decode.js';
+import type { Logger } from '../logger.js';
+import { FetchError, type FetchSettings, type JsonFetcher } from './fetch-json.js';
+import { type ImportedKey, importKeySet } from './import-jwk.js';
+
+/** Where a remote key set comes from. */
+export interface RemoteSource {
+  /** Discovery document URL (full `.well-known` URL), when discovery is used. */
+  discovery: URL | undefined;
+  /** Explicit JWKS URL; when absent, the discovered `jwks_uri` is used. */
+  jwksUri: URL | undefined;
+  /** Issuers the discovery document may name; undefined: learn it (in-cluster, nothing configured). */
+  issuers: readonly string[] | undefined;
+  allowCrossOriginJwksUri: boolean;
+}
+
+/** Timing of a remote key set, in seconds. */
+export interface KeySetTiming {
+  cooldown: number;
+  maxStale: number;
+  defaultMaxAge: number;
+  minMaxAge: number;
+  maxMaxAge: number;
+}
+
+/** The keys to try for a token: those with its `kid` first, then (as kube-apiserver does) the others. */
+export interface Candidates {
+  /** Keys whose `kid` is the token's (every key when the token has no `kid`). */
+  matched: ImportedKey[];
+  /** Every key held. */
+  all: ImportedKey[];
+}
+
+/** The keys of one issuer (or one shared key source). */
+export interface KeySet {
+  /** Keys that may have signed a token with this `kid`; an unknown `kid` may trigger a refetch. */
+  candidates(kid: string | undefined): Promise<Candidates>;
+  ready(): Promise<void>;
+  close(): void;
+  /** For logs. */
+  readonly label: string;
+}
+
+function indexKeys(keys: ImportedKey[]): Map<string, ImportedKey[]> {
+  const byKid = new Map<string, ImportedKey[]>();
+  for (const key of keys) {
+    if (key.kid === undefined) continue;
+    const list = byKid.get(key.kid);
+    if (list === undefined) byKid.set(key.kid, [key]);
+    else list.push(key);
+  }
+  return byKid;
+}
+
+/** A key set given in the options: no network, ever. */
+export class StaticKeySet implements KeySet {
+  readonly label: string;
+  readonly #keys: ImportedKey[];
+  readonly #byKid: Map<string, ImportedKey[]>;
+
+  constructor(keys: ImportedKey[], label: string) {
+    this.#keys = keys;
+    this.#byKid = indexKeys(keys);
+    this.label = label;
+  }
+
+  async candidates(kid: string | undefined): Promise<Candidates> {
+    const matched = kid === undefined ? this.#keys : (this.#byKid.get(kid) ?? []);
+    return { matched, all: this.#keys };
+  }
+
+  async ready(): Promise<void> {}
+  close(): void {}
+}
+
+interface HeldKeys {
+  keys: ImportedKey[];
+  byKid: Map<string, ImportedKey[]>;
+  /** Milliseconds (verifier clock). */
+  freshUntil: number;
+}
+
+const FIRST_BACKOFF_MS = 1000;
+const MAX_RETRY_AFTER_S = 300;
+
+/**
+ * Keys fetched from an issuer, kept fresh: refreshed when `max-age` runs out (in the background
+ * while stale keys still serve), refetched once (coalesced, with a cooldown) when a token names
+ * an unknown `kid`, and kept for at most `maxStale` past their freshness when the issuer is down.
+ */
+export class RemoteKeySet implements KeySet {
+  readonly label: string;
+  readonly #source: RemoteSource;
+  readonly #fetch: FetchSettings;
+  readonly #timing: KeySetTiming;
+  readonly #fetcher: JsonFetcher;
+  readonly #now: () => number;
+  readonly #logger: Logger | undefined;
+  readonly #onIssuer: ((issuer: string) => void) | undefined;
+
+  #held: HeldKeys | undefined;
+  #jwksUri: URL | undefined;
+  #refreshing: Promise<HeldKeys> | undefined;
+  /** When the next refetch may start after a failure (ms, verifier clock). */
+  #retryAt = 0;
+  #backoff = FIRST_BACKOFF_MS;
+  #lastError: FetchError | undefined;
+  /** When the last refetch triggered by an unknown `kid` started (ms). */
+  #lastKidRefetch = Number.NEGATIVE_INFINITY;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #discovered = false;
+
+  constructor(
+    source: RemoteSource,
+    fetch: FetchSettings,
+    timing: KeySetTiming,
+    fetcher: JsonFetcher,
+    now: () => number,
+    logger: Logger | undefined,
+    onIssuer?: (issuer: string) => void,
+  ) {
+    this.#source = source;
+    this.#fetch = fetch;
+    this.#timing = timing;
+    this.#fetcher = fetcher;
+    this.#now = now;
+    this.#logger = logger;
+    this.#onIssuer = onIssuer;
+    this.#jwksUri = source.jwksUri;
+    this.label = (source.jwksUri ?? source.discovery)?.href ?? 'jwks';
+  }
+
+  async candidates(kid: string | undefined): Promise<Candidates> {
+    const held = await this.#usableKeys();
+    if (kid === undefined) return { matched: held.keys, all: held.keys };
+    const found = held.byKid.get(kid);
+    if (found !== undefined) return { matched: found, all: held.keys };
+    // An unknown kid may be a key the issuer just rotated in: one refetch, shared by every
+    // request waiting on it, and no more than one per cooldown so forged kids cannot hammer it.
+    let refreshed: HeldKeys;
+    if (this.#refreshing !== undefined) {
+      refreshed = await this.#awaitRefresh(this.#refreshing);
+    } else if (this.#now() - this.#lastKidRefetch >= this.#timing.cooldown * 1000) {
+      this.#lastKidRefetch = this.#now();
+      this.#logger?.debug({ jwks: this.label }, 'apiserver-token: unknown kid, refetching the key set');
+      refreshed = await this.#awaitRefresh(this.#refresh());
+    } else {
+      this.#logger?.debug({ jwks: this.label }, 'apiserver-token: unknown kid, refetch cooling down');
+      return { matched: [], all: held.keys };
+    }
+    return { matched: refreshed.byKid.get(kid) ?? [], all: refreshed.keys };
+  }
+
+  async ready(): Promise<void> {
+    if (this.#held !== undefined) return;
+    await this.#awaitRefresh(this.#refreshing ?? this.#refresh());
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The keys a request may use now, refreshing first when none is usable. */
+  async #usableKeys(): Promise<HeldKeys> {
+    const held = this.#held;
+    const now = this.#now();
+    if (held !== undefined && now < held.freshUntil) return held;
+    if (held !== undefined && now < held.freshUntil + this.#timing.maxStale * 1000) {
+      // Stale but within bounds: serve with what we hold, refresh behind the request.
+      if (this.#refreshing === undefined && now >= this.#retryAt) this.#refresh().catch(() => {});
+      return held;
+    }
+    if (this.#refreshing !== undefined) return this.#awaitRefresh(this.#refreshing);
+    if (now < this.#retryAt) throw this.#unavailable();
+    return this.#awaitRefresh(this.#refresh());
+  }
+
+  async #awaitRefresh(refreshing: Promise<HeldKeys>): Promise<HeldKeys> {
+    try {
+      return await refreshing;
+    } catch {
+      // Keys still within their stale bound remain usable while the issuer is failing.
+      const held = this.#held;
+      if (held !== undefined && this.#now() < held.freshUntil + this.#timing.maxStale * 1000) return held;
+      throw this.#unavailable();
+    }
+  }
+
+  #unavailable(): IssuerUnavailableError {
+    const wait = Math.ceil(Math.max(this.#retryAt - this.#now(), 1000) / 1000);
+    const retryAfter = Math.min(Math.max(wait, this.#lastError?.retryAfter ?? 0), MAX_RETRY_AFTER_S);
+    return new IssuerUnavailableError(
+      `no usable key for ${this.label}: ${this.#lastError?.message ?? 'the issuer cannot be reached'}`,
+      { retryAfter, cause: this.#lastError },
+    );
+  }
+
+  #refresh(): Promise<HeldKeys> {
+    if (this.#refreshing !== undefined) return this.#refreshing;
+    const refreshing = this.#load().then(
+      (held) => {
+        this.#refreshing = undefined;
+        this.#held = held;
+        this.#backoff = FIRST_BACKOFF_MS;
+        this.#retryAt = 0;
+        this.#lastError = undefined;
+        this.#schedule(held.freshUntil - this.#now());
+        return held;
+      },
+      (error: unknown) => {
+        this.#refreshing = undefined;
+        const failure = error instanceof FetchError ? error : new FetchError(String(error));
+        this.#lastError = failure;
+        this.#retryAt = this.#now() + this.#backoff;
+        this.#schedule(this.#backoff);
+        this.#backoff = Math.min(this.#backoff * 2, Math.max(this.#timing.cooldown * 1000, FIRST_BACKOFF_MS));
+        this.#logger?.warn(
+          { jwks: this.label, reason: failure.message },
+          'apiserver-token: cannot refresh the key set',
+        );
+        throw failure;
+      },
+    );
+    this.#refreshing = refreshing;
+    return refreshing;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        if (this.#refreshing === undefined) this.#refresh().catch(() => {});
+      },
+      Math.max(delayMs, FIRST_BACKOFF_MS),
+    );
+    this.#timer.unref();
+  }
+
+  async #load(): Promise<HeldKeys> {
+    let jwksUri = this.#jwksUri;
+    if (this.#source.discovery !== undefined && (!this.#discovered || jwksUri === undefined)) {
+      jwksUri = await this.#discover();
+      this.#discovered = true;
+    }
+    if (jwksUri === undefined) throw new FetchError('no JWKS location');
+    let fetched: Awaited<ReturnType<JsonFetcher['fetch']>>;
+    try {
+      fetched = await this.#fetcher.fetch(jwksUri, this.#fetch, this.#mayReceiveCredential(jwksUri));
+    } catch (error) {
+      // The discovered location may have moved: discover again next time.
+      if (this.#source.jwksUri === undefined) this.#jwksUri = undefined;
+      throw error;
+    }
+    let imported: ReturnType<typeof importKeySet>;
+    try {
+      imported = importKeySet(fetched.body);
+    } catch (error) {
+      throw new FetchError(`${jwksUri.origin}${jwksUri.pathname}: ${(error as Error).message}`);
+    }
+    if (imported.skipped.length > 0) {
+      this.#logger?.warn(
+        { jwks: this.label, skipped: imported.skipped },
+        'apiserver-token: some keys were skipped',
+      );
+    }
+    if (imported.keys.length === 0)
+      throw new FetchError(`${jwksUri.origin}${jwksUri.pathname} holds no usable key`);
+    const { defaultMaxAge, minMaxAge, maxMaxAge } = this.#timing;
+    const maxAge = Math.min(Math.max(fetched.maxAge ?? defaultMaxAge, minMaxAge), maxMaxAge);
+    this.#logger?.debug(
+      { jwks: this.label, keys: imported.keys.length, maxAge },
+      'apiserver-token: key set loaded',
+    );
+    return { keys: imported.keys, byKid: indexKeys(imported.keys), freshUntil: this.#now() + maxAge * 1000 };
+  }
+
+  async #discover(): Promise<URL> {
+    const discovery = this.#source.discovery as URL;
+    const { body } = await this.#fetcher.fetch(discovery, this.#fetch, this.#mayReceiveCredential(discovery));
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new FetchError(`${discovery.href} is not a JSON object`);
+    }
+    const { issuer, jwks_uri: jwksUri } = body as Record<string, unknown>;
+    if (typeof issuer !== 'string' || issuer === '')
+      throw new FetchError(`${discovery.href} names no issuer`);
+    const expected = this.#source.issuers;
+    if (expected !== undefined && !expected.includes(issuer)) {
+      throw new FetchError(
+        `${discovery.href} names issuer ${describeValue(issuer)}, expected ${describeValue(expected)}`,
+      );
+    }
+    if (expected === undefined) this.#onIssuer?.(issuer);
+    if (this.#source.jwksUri !== undefined) return this.#source.jwksUri;
+    let url: URL;
+    try {
+      url = new URL(String(jwksUri));
+    } catch {
+      throw new FetchError(`${discovery.href} has no valid jwks_uri`);
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#fetch.allowInsecureHttp)) {
+      throw new FetchError(`jwks_uri ${url.origin} is not https`);
+    }
+    if (!this.#sameOrigin(url, [issuer]) && !this.#source.allowCrossOriginJwksUri) {
+      throw new FetchError(
+        `jwks_uri ${url.origin} is not on the issuer's origin; set jwks.allowCrossOriginJwksUri to allow it`,
+      );
+    }
+    this.#jwksUri = url;
+    return url;
+  }
+
+  #sameOrigin(url: URL, issuers: readonly string[] | undefined): boolean {
+    if (this.#source.discovery !== undefined && url.origin === this.#source.discovery.origin) return true;
+    return (issuers ?? []).some((issuer) => URL.canParse(issuer) && new URL(issuer).origin === url.origin);
+  }
+
+  /** The credential goes only over https, to the discovery origin or an explicitly configured URL. */
+  #mayReceiveCredential(url: URL): boolean {
+    if (url.protocol !== 'https:') return false;
+    if (this.#source.jwksUri !== undefined && url.href === this.#source.jwksUri.href) return true;
+    return this.#sameOrigin(url, this.#source.issuers);
+  }
+}

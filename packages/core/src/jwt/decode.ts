@@ -1,0 +1,79 @@
+import { AlgorithmNotAllowedError, MalformedTokenError } from '../errors.js';
+
+/** A compact JWS split and decoded, not verified. */
+export interface DecodedJwt {
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+  alg: string;
+  kid: string | undefined;
+  /** `<header>.<payload>`, the bytes the signature covers. */
+  signingInput: string;
+  /** The signature part, still base64url. */
+  signature: string;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+// Header parameters that make the token name its own key: always refused, whatever the key set.
+const KEY_BEARING_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
+
+function decodeJsonObject(part: string, what: 'header' | 'payload'): Record<string, unknown> {
+  // `length % 4 === 1` cannot be produced by any byte string.
+  if (!BASE64URL.test(part) || part.length % 4 === 1) {
+    throw new MalformedTokenError(`the ${what} is not base64url`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch {
+    throw new MalformedTokenError(`the ${what} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MalformedTokenError(`the ${what} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Quote an attacker-supplied value for a log message, bounded. */
+export function describeValue(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = typeof value;
+  }
+  return text.length > 64 ? `${text.slice(0, 61)}...` : text;
+}
+
+/**
+ * Split and decode a compact JWS, rejecting what no verification could ever accept: a shape
+ * other than three base64url parts, non-object JSON, an algorithm outside `algorithms`, a
+ * header that brings its own key (`jku`, `x5u`, `jwk`, `x5c`) or any `crit` extension.
+ */
+export function decodeJwt(token: string, algorithms: ReadonlySet<string>): DecodedJwt {
+  const first = token.indexOf('.');
+  const second = first === -1 ? -1 : token.indexOf('.', first + 1);
+  if (second === -1 || token.indexOf('.', second + 1) !== -1) {
+    throw new MalformedTokenError('the token is not three dot-separated parts');
+  }
+  const header = decodeJsonObject(token.slice(0, first), 'header');
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !algorithms.has(alg)) {
+    throw new AlgorithmNotAllowedError(`algorithm ${describeValue(alg)} is not allowed`);
+  }
+  for (const name of KEY_BEARING_HEADERS) {
+    if (name in header)
+      throw new AlgorithmNotAllowedError(`the header carries \`${name}\`, which is refused`);
+  }
+  // We implement no critical extension (RFC 7515 §4.1.11), so any `crit` must be refused.
+  if ('crit' in header)
+    throw new AlgorithmNotAllowedError('the header has a `crit` extension we do not understand');
+  const kid = header.kid;
+  if (kid !== undefined && typeof kid !== 'string') throw new MalformedTokenError('`kid` is not a string');
+  const claims = decodeJsonObject(token.slice(first + 1, second), 'payload');
+  const signature = token.slice(second + 1);
+  if (!BASE64URL.test(signature) || signature.length % 4 === 1) {
+    throw new MalformedTokenError('the signature is not base64url');
+  }
+  return { header, claims, alg, kid, signingInput: token.slice(0, second), signature };
+}

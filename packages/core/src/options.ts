@@ -1,0 +1,190 @@
+/**
+ * Options of {@link createVerifier}. Every field a deployment sets can also come from an
+ * `APISERVER_TOKEN_*` environment variable (named on each field); an explicit option always
+ * wins over the environment.
+ *
+ * @packageDocumentation
+ */
+import type { Logger } from './logger.js';
+
+/** How tokens are verified. Only `'jwks'` is available in this version. */
+export type VerifierMode = 'jwks' | 'tokenreview' | 'hybrid';
+
+/** JWS algorithms the verifier can check. `none` and the HMAC algorithms are never accepted. */
+export type JwsAlgorithm =
+  | 'RS256'
+  | 'RS384'
+  | 'RS512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512'
+  | 'ES256'
+  | 'ES384'
+  | 'ES512';
+
+/** One public key in JWK form (RFC 7517), as served by an issuer's `jwks_uri`. */
+export interface JsonWebKey {
+  kty: string;
+  kid?: string;
+  alg?: string;
+  use?: string;
+  key_ops?: string[];
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  [parameter: string]: unknown;
+}
+
+/** A JSON Web Key Set, `{ "keys": [...] }`. */
+export interface JsonWebKeySet {
+  keys: JsonWebKey[];
+}
+
+/**
+ * Where an issuer's keys come from and how they are fetched. Exactly one source is used, in
+ * this order of precedence: `keys` (static, no network), `uri` (a JWKS URL fetched directly),
+ * `discovery` (an OpenID discovery document whose `issuer` must equal the configured issuer and
+ * whose `jwks_uri` is then fetched). With none of them, discovery runs on the issuer URL itself.
+ */
+export interface JwksOptions {
+  /**
+   * OpenID discovery: either the base URL (`/.well-known/openid-configuration` is appended) or
+   * the full document URL. The document's `issuer` must equal the configured issuer exactly.
+   * Env: `APISERVER_TOKEN_DISCOVERY_URL`. Default: the issuer URL.
+   */
+  discovery?: string;
+  /**
+   * The JWKS URL, fetched directly without discovery (for example
+   * `https://kubernetes.default.svc/openid/v1/jwks`). Must be `https:` unless `allowInsecureHttp`.
+   * Env: `APISERVER_TOKEN_JWKS_URI`. Default: none.
+   */
+  uri?: string;
+  /**
+   * A static key set for air-gapped setups: the JWKS object itself, or the path of a JSON file
+   * holding it (read once at construction). Env: `APISERVER_TOKEN_JWKS_FILE`. Default: none.
+   */
+  keys?: JsonWebKeySet | string;
+  /**
+   * PEM CA certificate(s) trusted for the discovery and JWKS endpoints; replaces the system
+   * roots. Default: the system roots (or the pod's `ca.crt` for the in-cluster apiserver).
+   */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /**
+   * Path of a PEM CA bundle, re-read on every fetch (CA rotation needs no restart).
+   * Env: `APISERVER_TOKEN_CA_FILE`. Default: none.
+   */
+  caFile?: string;
+  /**
+   * Path of a file holding a bearer token sent with every discovery/JWKS fetch to the issuer's
+   * origin. Re-read on every fetch, because a pod's projected token rotates.
+   * Env: `APISERVER_TOKEN_CREDENTIAL_FILE`. Default: none (the pod's own token for the in-cluster apiserver).
+   */
+  credentialFile?: string;
+  /** Timeout of one fetch, connection to last byte, in milliseconds. Env: `APISERVER_TOKEN_JWKS_TIMEOUT`. Default: `5000`. */
+  timeout?: number;
+  /** Largest accepted response body, in bytes. Default: `1048576` (1 MiB). */
+  maxBytes?: number;
+  /**
+   * Minimum time between two refetches triggered by an unknown `kid`, in seconds, so that a
+   * flood of forged key ids cannot hammer the issuer. Env: `APISERVER_TOKEN_JWKS_COOLDOWN`. Default: `15`.
+   */
+  cooldown?: number;
+  /**
+   * How long keys already held keep being used while the issuer cannot be reached, counted from
+   * the end of their freshness (`Cache-Control: max-age`), in seconds. After that, requests fail
+   * with 503 `issuer_unavailable`. Env: `APISERVER_TOKEN_JWKS_MAX_STALE`. Default: `3600`.
+   */
+  maxStale?: number;
+  /** Freshness of a key set fetched without `Cache-Control: max-age`, in seconds. Default: `300`. */
+  defaultMaxAge?: number;
+  /** Lower bound applied to the issuer's `max-age`, in seconds. Default: `30`. */
+  minMaxAge?: number;
+  /** Upper bound applied to the issuer's `max-age`, in seconds. Default: `86400`. */
+  maxMaxAge?: number;
+  /**
+   * Accept a discovered `jwks_uri` on another origin than the issuer (and the discovery URL).
+   * The credential is never sent to such an origin. Default: `false`.
+   */
+  allowCrossOriginJwksUri?: boolean;
+  /** Allow `http:` URLs (tests, sidecars on loopback). Never sends the credential over them. Default: `false`. */
+  allowInsecureHttp?: boolean;
+}
+
+/** One issuer and where its keys come from (multi-cluster setups list several). */
+export interface IssuerOptions {
+  /** The exact `iss` of the tokens, e.g. `https://kubernetes.default.svc.cluster.local`. */
+  issuer: string;
+  /** Key source and fetch settings of this issuer; fields not set fall back to the top-level {@link VerifierOptions.jwks}. */
+  jwks?: JwksOptions;
+}
+
+/** The verified-result cache. */
+export interface CacheOptions {
+  /** Most entries held (least recently used evicted). `0` disables the cache. Env: `APISERVER_TOKEN_CACHE_MAX`. Default: `10000`. */
+  max?: number;
+  /** Longest life of a verified entry, in seconds; always capped by the token's `exp`. Env: `APISERVER_TOKEN_CACHE_TTL`. Default: `300`. */
+  ttl?: number;
+  /** Life of a cached rejection (401 only, never 503), in seconds. Default: `0` (rejections are not cached). */
+  failureTtl?: number;
+}
+
+/** Where the in-cluster defaults look; injectable so tests can point them at temporary files. */
+export interface InClusterOptions {
+  /** The pod's service-account token, re-read on every fetch. Default: `/var/run/secrets/kubernetes.io/serviceaccount/token`. */
+  tokenPath?: string;
+  /** The cluster CA. Default: `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt`. */
+  caPath?: string;
+  /** The apiserver's in-cluster URL. Default: `https://kubernetes.default.svc`. */
+  url?: string;
+}
+
+/** Options of {@link createVerifier}. */
+export interface VerifierOptions {
+  /**
+   * The audience(s) a token must carry at least one of: your webhook's URL as the apiserver
+   * calls it, e.g. `https://my-webhook.my-ns.svc:443/validate`. Required, no default.
+   * Env: `APISERVER_TOKEN_AUDIENCE` (comma-separated).
+   */
+  audience?: string | string[];
+  /** How tokens are verified. Env: `APISERVER_TOKEN_MODE`. Default: `'jwks'`. */
+  mode?: VerifierMode;
+  /**
+   * The exact `iss` value(s) accepted. Keys come from {@link VerifierOptions.jwks}.
+   * Env: `APISERVER_TOKEN_ISSUER` (comma-separated). Default: none; in a pod with no issuer and
+   * no key source configured, the in-cluster apiserver's issuer is discovered.
+   */
+  issuer?: string | string[];
+  /** Key source and fetch settings for {@link VerifierOptions.issuer}, and defaults for {@link VerifierOptions.issuers}. */
+  jwks?: JwksOptions;
+  /** Issuers with their own key source (multi-cluster). Combined with {@link VerifierOptions.issuer}. Default: none. */
+  issuers?: IssuerOptions[];
+  /** Path of a kubeconfig, or `'in-cluster'`; used by `tokenreview`/`hybrid` modes. Env: `APISERVER_TOKEN_KUBECONFIG`. Default: none. */
+  kubeconfig?: string;
+  /** Verified-result cache settings. */
+  cache?: CacheOptions;
+  /** Leeway on `exp`, `nbf` and `iat`, in seconds, as Kubernetes uses. Env: `APISERVER_TOKEN_CLOCK_TOLERANCE`. Default: `60`. */
+  clockTolerance?: number;
+  /**
+   * Accepted JWS algorithms. `PS*`, `RS384`, `RS512` are opt-in; `none` and `HS*` are refused at
+   * construction. Env: `APISERVER_TOKEN_ALGORITHMS` (comma-separated). Default: `['RS256', 'ES256', 'ES384', 'ES512']`.
+   */
+  algorithms?: JwsAlgorithm[];
+  /** Largest bearer token accepted, in bytes. Env: `APISERVER_TOKEN_MAX_TOKEN_BYTES`. Default: `16384`. */
+  maxTokenBytes?: number;
+  /**
+   * Accept legacy secret-based tokens (`iss: kubernetes/serviceaccount`, no audience, no expiry),
+   * checked against the configured issuers' keys. A migration-only escape hatch: such tokens
+   * never expire and are not bound to your audience. Env: `APISERVER_TOKEN_ALLOW_LEGACY_TOKENS`. Default: `false`.
+   */
+  allowLegacyTokens?: boolean;
+  /** Receives the precise reason of each rejection with the token's fingerprint (never the token). Default: none. */
+  logger?: Logger;
+  /** The clock, in milliseconds since the epoch; for deterministic tests. Default: `Date.now`. */
+  now?: () => number;
+  /** The environment read for `APISERVER_TOKEN_*` and in-cluster detection. Default: `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** In-cluster locations, or `false` to never use in-cluster defaults. Default: the standard pod paths. */
+  inCluster?: InClusterOptions | false;
+}

@@ -1,0 +1,77 @@
+import {
+  AudienceMismatchError,
+  LegacyTokenError,
+  MalformedTokenError,
+  TokenExpiredError,
+  UnknownIssuerError,
+} from '../errors.js';
+import { type DecodedJwt, decodeJwt, describeValue } from '../jwt/decode.js';
+
+/** The issuer of legacy secret-based service-account tokens. */
+export const LEGACY_ISSUER = 'kubernetes/serviceaccount';
+
+/** A token that passed the unverified pre-check: worth a signature verification. */
+export interface PrecheckedToken extends DecodedJwt {
+  issuer: string;
+  /** Our audiences the token carries (empty for an allowed legacy token, which has none). */
+  audiences: string[];
+  legacy: boolean;
+}
+
+/** What the pre-check compares a token with. */
+export interface PrecheckSettings {
+  algorithms: ReadonlySet<string>;
+  /** Accepted issuers; may grow when an issuer is learned by discovery (in-cluster). */
+  issuers: ReadonlySet<string>;
+  audiences: ReadonlySet<string>;
+  /** Leeway, in seconds. */
+  clockTolerance: number;
+  allowLegacyTokens: boolean;
+}
+
+/** The `aud` claim as a list, or undefined when absent; throws when of the wrong type. */
+export function readAudiences(claims: Record<string, unknown>): string[] | undefined {
+  const aud = claims.aud;
+  if (aud === undefined) return undefined;
+  if (typeof aud === 'string') return [aud];
+  if (Array.isArray(aud) && aud.every((value) => typeof value === 'string')) return aud as string[];
+  throw new MalformedTokenError('`aud` is neither a string nor an array of strings');
+}
+
+/**
+ * The cheap unverified filter run before any verification: it never accepts, it only rejects
+ * early what a verification would reject anyway, so that garbage never reaches the issuer.
+ *
+ * @param nowSeconds - the current time, in seconds since the epoch
+ */
+export function precheck(token: string, settings: PrecheckSettings, nowSeconds: number): PrecheckedToken {
+  const decoded = decodeJwt(token, settings.algorithms);
+  const { claims } = decoded;
+  const iss = claims.iss;
+  if (iss === undefined) throw new UnknownIssuerError('the token has no `iss`');
+  if (typeof iss !== 'string') throw new MalformedTokenError('`iss` is not a string');
+  if (iss === LEGACY_ISSUER && !settings.issuers.has(iss)) {
+    if (!settings.allowLegacyTokens) {
+      throw new LegacyTokenError(
+        'legacy secret-based token (iss kubernetes/serviceaccount) while allowLegacyTokens is off',
+      );
+    }
+    return { ...decoded, issuer: iss, audiences: [], legacy: true };
+  }
+  if (!settings.issuers.has(iss))
+    throw new UnknownIssuerError(`issuer ${describeValue(iss)} is not configured`);
+  const tokenAudiences = readAudiences(claims);
+  const audiences = tokenAudiences?.filter((value) => settings.audiences.has(value)) ?? [];
+  if (audiences.length === 0) {
+    throw new AudienceMismatchError(
+      `token audiences ${describeValue(tokenAudiences ?? null)} do not include any of ours`,
+    );
+  }
+  const exp = claims.exp;
+  if (typeof exp !== 'number' || !Number.isFinite(exp))
+    throw new MalformedTokenError('`exp` is missing or not a number');
+  if (exp + settings.clockTolerance < nowSeconds) {
+    throw new TokenExpiredError(`the token expired at ${exp}, ${Math.round(nowSeconds - exp)} s ago`);
+  }
+  return { ...decoded, issuer: iss, audiences, legacy: false };
+}

@@ -1,0 +1,86 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { ApiserverTokenError } from '../errors.js';
+import type { ApiserverIdentity } from '../identity.js';
+
+// One random key per process: cache keys are useless outside it and never reveal a token.
+const PROCESS_KEY = randomBytes(32);
+
+interface Entry {
+  identity: ApiserverIdentity | undefined;
+  error: ApiserverTokenError | undefined;
+  /** Fingerprint of the token, computed once per entry. */
+  fingerprint: string;
+  /** Milliseconds, verifier clock. */
+  expiresAt: number;
+}
+
+/** Settings of {@link ResultCache}, in milliseconds. */
+export interface ResultCacheSettings {
+  max: number;
+  ttlMs: number;
+  failureTtlMs: number;
+  audiences: readonly string[];
+  now: () => number;
+}
+
+/**
+ * Verified results keyed by HMAC-SHA256(process key, audiences, token): bounded in entries,
+ * each living no longer than the configured TTL nor past the token's `exp`.
+ */
+export class ResultCache {
+  readonly #lru: LRUCache<string, Entry> | undefined;
+  readonly #key: Buffer;
+  readonly #settings: ResultCacheSettings;
+
+  constructor(settings: ResultCacheSettings) {
+    this.#settings = settings;
+    this.#lru = settings.max > 0 ? new LRUCache<string, Entry>({ max: settings.max }) : undefined;
+    // Binding the audiences into the key: an entry made for one audience set never answers another.
+    this.#key = createHmac('sha256', PROCESS_KEY)
+      .update(JSON.stringify([...settings.audiences].sort()))
+      .digest();
+  }
+
+  /** The cache key of a token: a keyed hash, never the token. */
+  keyOf(token: string): string {
+    return createHmac('sha256', this.#key).update(token).digest('base64');
+  }
+
+  /** A live entry, or undefined. */
+  get(key: string): Entry | undefined {
+    const lru = this.#lru;
+    if (lru === undefined) return undefined;
+    const entry = lru.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.#settings.now()) {
+      lru.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  setIdentity(key: string, identity: ApiserverIdentity): void {
+    if (this.#lru === undefined) return;
+    const now = this.#settings.now();
+    let expiresAt = now + this.#settings.ttlMs;
+    if (identity.expiresAt !== undefined) expiresAt = Math.min(expiresAt, identity.expiresAt.getTime());
+    if (expiresAt <= now) return;
+    this.#lru.set(key, { identity, error: undefined, fingerprint: identity.tokenFingerprint, expiresAt });
+  }
+
+  /** Caches a rejection when `failureTtl` allows it; 503s are never cached. */
+  setError(key: string, error: ApiserverTokenError, fingerprint: string): void {
+    if (this.#lru === undefined || this.#settings.failureTtlMs <= 0 || error.status === 503) return;
+    const expiresAt = this.#settings.now() + this.#settings.failureTtlMs;
+    this.#lru.set(key, { identity: undefined, error, fingerprint, expiresAt });
+  }
+
+  get size(): number {
+    return this.#lru?.size ?? 0;
+  }
+
+  clear(): void {
+    this.#lru?.clear();
+  }
+}
