@@ -1,0 +1,147 @@
+import { ApiserverTokenConfigError } from '../errors.js';
+import type { ApiserverIdentity } from '../identity.js';
+import type { VerifierOptions } from '../options.js';
+import { createVerifier } from '../verifier/create-verifier.js';
+import type { ApiserverTokenVerifier, RequestLike } from '../verifier/types.js';
+import type { AdapterSettings, RespondMode, VerifyApiserverTokenOptions } from './adapter-options.js';
+import { type AdmissionDenialResponse, renderAdmissionDenial } from './render-admission-denial.js';
+import { type ErrorResponse, renderError } from './render-error.js';
+
+/** The result of authenticating one request. */
+export type AuthenticationOutcome =
+  | { ok: true; identity: ApiserverIdentity }
+  | {
+      ok: false;
+      /** What was thrown: an `ApiserverTokenError`, or an unexpected error (rendered as 503). */
+      error: unknown;
+      /** The response to send, per {@link AdapterSettings.respond}. */
+      response: ErrorResponse | AdmissionDenialResponse;
+    };
+
+/**
+ * The framework-free half of every adapter: it owns (or borrows) the verifier, runs the hooks
+ * and renders failures. An adapter translates its request into a {@link RequestLike}, calls
+ * {@link HttpAuthenticator.authenticate}, and either attaches the identity or sends the response.
+ */
+export interface HttpAuthenticator<Request = unknown> {
+  /** The verifier in use: the one passed as `verifier`, or the one created from the options. */
+  readonly verifier: ApiserverTokenVerifier;
+  /** True when the verifier was created here, so {@link HttpAuthenticator.close} closes it. */
+  readonly ownsVerifier: boolean;
+  /** How rejections are rendered. */
+  readonly respond: RespondMode;
+  /** Verifies the request; never rejects (every failure is an outcome with its response). */
+  authenticate(request: RequestLike, original: Request): Promise<AuthenticationOutcome>;
+  /** Resolves once the verifier's keys are loaded; for readiness probes. */
+  ready(): Promise<void>;
+  /** Closes the verifier if it was created here; a shared verifier is left to its owner. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options an adapter reads itself; everything else goes to `createVerifier()`. */
+const SETTINGS = ['verifier', 'respond', 'onVerified', 'onRejected'] as const satisfies ReadonlyArray<
+  keyof AdapterSettings
+>;
+
+/**
+ * Builds the shared adapter core from an adapter's options. With `{ verifier }` it borrows that
+ * verifier; otherwise it creates one from the remaining options (and the environment), so bad
+ * configuration fails here, when the app is wired, not on the first request.
+ *
+ * @throws ApiserverTokenConfigError when options are invalid or `verifier` is combined with verifier options.
+ */
+export function createHttpAuthenticator<Request = unknown>(
+  options: VerifyApiserverTokenOptions<Request> = {},
+): HttpAuthenticator<Request> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ApiserverTokenConfigError(
+      'options',
+      'expected an options object, or nothing to read the environment',
+    );
+  }
+  const { verifier: given, respond: respondOption, onVerified, onRejected, ...verifierOptions } = options;
+  const env = verifierOptions.env ?? process.env;
+  const respond = parseRespond(respondOption ?? env['APISERVER_TOKEN_RESPOND']);
+  if (onVerified !== undefined && typeof onVerified !== 'function') {
+    throw new ApiserverTokenConfigError('onVerified', 'expected a function');
+  }
+  if (onRejected !== undefined && typeof onRejected !== 'function') {
+    throw new ApiserverTokenConfigError('onRejected', 'expected a function');
+  }
+  const verifier = resolveVerifier(given, verifierOptions);
+  const ownsVerifier = given === undefined;
+
+  async function authenticate(request: RequestLike, original: Request): Promise<AuthenticationOutcome> {
+    try {
+      const identity = await verifier.verify(request);
+      if (onVerified !== undefined) await onVerified(identity, original);
+      return { ok: true, identity };
+    } catch (error) {
+      if (onRejected !== undefined) {
+        try {
+          onRejected(error, original);
+        } catch {
+          // An observer must not change the verdict.
+        }
+      }
+      const denial = respond === 'admission-review' ? renderAdmissionDenial(error, request.body) : undefined;
+      return { ok: false, error, response: denial ?? renderError(error) };
+    }
+  }
+
+  let closed: Promise<void> | undefined;
+  return {
+    verifier,
+    ownsVerifier,
+    respond,
+    authenticate,
+    ready: () => verifier.ready(),
+    close: () => {
+      if (!ownsVerifier) return Promise.resolve();
+      closed ??= verifier.close();
+      return closed;
+    },
+  };
+}
+
+/**
+ * Returns `verifier` when one is given (and no verifier option is), or a new verifier made from
+ * `options`. The building block for adapters that do not use {@link createHttpAuthenticator}.
+ *
+ * @throws ApiserverTokenConfigError when both are given, or when `verifier` is not a verifier.
+ */
+export function resolveVerifier(
+  verifier: ApiserverTokenVerifier | undefined,
+  options: VerifierOptions = {},
+): ApiserverTokenVerifier {
+  if (verifier === undefined) return createVerifier(options);
+  if (!isVerifier(verifier)) {
+    throw new ApiserverTokenConfigError('verifier', 'expected a verifier made by createVerifier()');
+  }
+  const extra = Object.keys(options).filter(
+    (key) =>
+      options[key as keyof VerifierOptions] !== undefined && !(SETTINGS as readonly string[]).includes(key),
+  );
+  if (extra.length > 0) {
+    throw new ApiserverTokenConfigError(
+      extra[0]!,
+      'cannot be combined with `verifier`: set it on the shared verifier in createVerifier() instead',
+    );
+  }
+  return verifier;
+}
+
+function isVerifier(value: unknown): value is ApiserverTokenVerifier {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return ['verify', 'verifyToken', 'ready', 'close'].every((name) => typeof candidate[name] === 'function');
+}
+
+function parseRespond(value: unknown): RespondMode {
+  if (value === undefined || value === '') return 'http';
+  if (value === 'http' || value === 'admission-review') return value;
+  throw new ApiserverTokenConfigError(
+    'respond',
+    `expected 'http' or 'admission-review' (or APISERVER_TOKEN_RESPOND), got ${JSON.stringify(String(value))}`,
+  );
+}
