@@ -1,0 +1,111 @@
+import {
+  type ApiserverIdentity,
+  ApiserverTokenConfigError,
+  type ApiserverTokenVerifier,
+  createHttpAuthenticator,
+  type VerifyApiserverTokenOptions,
+} from '@apiserver-token/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /**
+       * The verified kube-apiserver identity, set by `verifyApiserverToken()` before the next
+       * handler runs. `undefined` on routes the middleware does not guard.
+       */
+      apiserver?: ApiserverIdentity;
+    }
+  }
+}
+
+/** Options of {@link verifyApiserverToken}. */
+export interface ExpressVerifyApiserverTokenOptions extends VerifyApiserverTokenOptions<Request> {
+  /**
+   * What to do with a rejection.
+   * - `'respond'`: send it (see `respond`): 401 + `WWW-Authenticate`, 403, or 503 +
+   *   `Retry-After`, with a JSON body `{ error, error_description }` that never echoes the token.
+   * - `'next'`: call `next(error)` for the app's own error handler. The error is an
+   *   `ApiserverTokenError` carrying `status`, `statusCode` and `headers` (Express's default
+   *   handler uses them), or the unexpected error itself, which your handler must turn into a 503.
+   *
+   * Default: `'respond'`.
+   */
+  errors?: 'respond' | 'next';
+}
+
+/** The middleware, with the verifier it uses. */
+export interface ApiserverTokenMiddleware extends RequestHandler {
+  /** The verifier in use; share it with other apps through `verifyApiserverToken({ verifier })`. */
+  readonly verifier: ApiserverTokenVerifier;
+  /** Resolves once keys are loaded; await it before reporting ready. */
+  ready(): Promise<void>;
+  /** Closes the verifier if this middleware created it (a verifier passed in is left open). Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Express middleware (Express 4 and 5) that lets a request through only if it carries a valid
+ * token from a kube-apiserver, and sets `req.apiserver` to the caller's identity.
+ *
+ * Options are those of `createVerifier()` plus the adapter's; each can also come from an
+ * `APISERVER_TOKEN_*` variable, so `verifyApiserverToken()` works in a configured pod. Bad
+ * options throw an `ApiserverTokenConfigError` here, not on the first request. Admission
+ * checks and `respond: 'admission-review'` read the AdmissionReview: mount `express.json()`
+ * before this middleware.
+ *
+ * @example
+ * ```ts
+ * app.post('/validate', express.json(), verifyApiserverToken({ audience: 'https://my-webhook.my-ns.svc:443/validate' }),
+ *   (req, res) => { console.log(req.apiserver?.username); ... });
+ * ```
+ */
+export function verifyApiserverToken(
+  options: ExpressVerifyApiserverTokenOptions = {},
+): ApiserverTokenMiddleware {
+  if (typeof options !== 'object' || options === null) {
+    throw new ApiserverTokenConfigError(
+      'options',
+      'expected an options object, or nothing to read the environment',
+    );
+  }
+  const { errors = 'respond', ...rest } = options;
+  if (errors !== 'respond' && errors !== 'next') {
+    throw new ApiserverTokenConfigError(
+      'errors',
+      `expected 'respond' or 'next', got ${JSON.stringify(String(errors))}`,
+    );
+  }
+  const authenticator = createHttpAuthenticator<Request>(rest);
+
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    let forwarded = false;
+    authenticator
+      .authenticate(
+        { headers: req.headers, rawHeaders: req.rawHeaders, body: req.body, socket: req.socket },
+        req,
+      )
+      .then((outcome) => {
+        if (outcome.ok) {
+          req.apiserver = outcome.identity;
+          forwarded = true;
+          next();
+        } else if (errors === 'next' || res.headersSent) {
+          forwarded = true;
+          next(outcome.error);
+        } else {
+          res.status(outcome.response.status).set(outcome.response.headers).json(outcome.response.body);
+        }
+      })
+      // Express 4 ignores returned promises: nothing may escape as an unhandled rejection.
+      .catch((error: unknown) => {
+        if (!forwarded) next(error);
+      });
+  };
+
+  return Object.assign(middleware, {
+    verifier: authenticator.verifier,
+    ready: authenticator.ready,
+    close: authenticator.close,
+  });
+}
