@@ -1,0 +1,108 @@
+import { parseRetryAfter } from './backoff.js';
+
+/** Why one TokenReview attempt produced no verdict, and whether trying again may help. */
+export interface AttemptFailure {
+  retryable: boolean;
+  /** For logs. */
+  reason: string;
+  /** HTTP status of the apiserver's answer, when it answered. */
+  status?: number;
+  /** The server's `Retry-After`, in milliseconds. */
+  retryAfterMs?: number;
+  /** The apiserver refused our own credentials (401/403): a deployment error, logged loudly. */
+  misconfiguration?: boolean;
+}
+
+/** Statuses Kubernetes' webhook client retries (`DefaultShouldRetry`): overload and transient server errors. */
+const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+/** Socket-level errors where the connection broke under the request (Node and undici spellings). */
+const RESET_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'ERR_HTTP2_STREAM_ERROR',
+]);
+
+/** Marks an attempt abandoned by our own per-attempt timeout. */
+export class AttemptTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'AttemptTimeoutError';
+  }
+}
+
+function errorCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    const errno = (current as { errno?: unknown }).errno;
+    if (typeof errno === 'string') codes.push(errno);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+function headerOf(headers: unknown, name: string): unknown {
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): unknown }).get(name) ?? undefined;
+  }
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name) return value;
+  }
+  return undefined;
+}
+
+function statusMessage(body: unknown): string {
+  if (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof (body as { message?: unknown }).message === 'string'
+  ) {
+    return `: ${JSON.stringify((body as { message: string }).message.slice(0, 300))}`;
+  }
+  return '';
+}
+
+/**
+ * Classify what a client call threw: an HTTP error status from the apiserver (client-node's
+ * `ApiException`, with a numeric `code`), our timeout, or a transport error.
+ */
+export function classifyAttemptFailure(error: unknown, nowMs: number): AttemptFailure {
+  if (error instanceof AttemptTimeoutError)
+    return { retryable: false, reason: `TokenReview timed out: ${error.message}` };
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'number' && code >= 100 && code <= 599) {
+    const detail = statusMessage((error as { body?: unknown }).body);
+    if (code === 401 || code === 403) {
+      return {
+        retryable: false,
+        status: code,
+        misconfiguration: true,
+        reason:
+          `the apiserver refused our TokenReview with HTTP ${code}${detail}: the verifier's credentials are ` +
+          'missing, invalid or lack permission (bind the ClusterRole system:auth-delegator to its service account)',
+      };
+    }
+    const failure: AttemptFailure = {
+      retryable: RETRYABLE_STATUSES.has(code),
+      status: code,
+      reason: `the apiserver answered the TokenReview with HTTP ${code}${detail}`,
+    };
+    const retryAfterMs = parseRetryAfter(
+      headerOf((error as { headers?: unknown }).headers, 'retry-after'),
+      nowMs,
+    );
+    if (retryAfterMs !== undefined) failure.retryAfterMs = retryAfterMs;
+    return failure;
+  }
+  const codes = errorCodes(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const reset = codes.some((value) => RESET_CODES.has(value)) || /socket hang up/i.test(message);
+  const label = codes[0] ?? (error instanceof Error ? error.name : 'error');
+  return { retryable: reset, reason: `TokenReview request failed (${label}): ${message.slice(0, 200)}` };
+}

@@ -1,0 +1,191 @@
+import { ApiserverTokenError, ApiserverUnavailableError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { type AttemptFailure, AttemptTimeoutError, classifyAttemptFailure } from './attempt-failure.js';
+import { type BackoffSettings, backoffDelay } from './backoff.js';
+import { ConcurrencyLimiter, LimiterRejection } from './limiter.js';
+import {
+  type AcceptedReview,
+  readReviewStatus,
+  type TokenReviewStatus,
+  tokenReviewBody,
+} from './review-result.js';
+import type { TokenReviewTransport } from './transport.js';
+
+/** Resolved resilience settings (milliseconds). */
+export interface ReviewClientSettings {
+  timeout: number;
+  retries: number;
+  backoff: BackoffSettings;
+  deadline: number;
+  maxInFlight: number;
+  maxQueued: number;
+}
+
+export interface ReviewClientHooks {
+  logger?: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** Seconds a caller is told to wait when we shed load ourselves. */
+const OVERLOAD_RETRY_AFTER = 1;
+
+function retryAfterSeconds(failure: AttemptFailure | undefined): number {
+  const ms = failure?.retryAfterMs;
+  if (ms === undefined) return OVERLOAD_RETRY_AFTER;
+  return Math.min(60, Math.max(1, Math.ceil(ms / 1000)));
+}
+
+/**
+ * Sends TokenReviews with a per-attempt timeout, retries with exponential backoff and jitter on
+ * 429/500/502/503/504 and connection resets (honouring `Retry-After`), all within one overall
+ * deadline, and never more than `maxInFlight` at a time towards the apiserver. It only ever
+ * resolves to an accepted review; it rejects with `TokenRejectedError` (the apiserver said no)
+ * or `ApiserverUnavailableError` (no verdict), never with anything else.
+ */
+export class TokenReviewClient {
+  readonly limiter: ConcurrencyLimiter;
+  readonly #transport: () => Promise<TokenReviewTransport>;
+  readonly #settings: ReviewClientSettings;
+  readonly #logger: Logger | undefined;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #closing = new AbortController();
+  #warnedMisconfiguration = false;
+
+  constructor(
+    transport: () => Promise<TokenReviewTransport>,
+    settings: ReviewClientSettings,
+    hooks: ReviewClientHooks = {},
+  ) {
+    this.#transport = transport;
+    this.#settings = settings;
+    this.limiter = new ConcurrencyLimiter(settings.maxInFlight, settings.maxQueued);
+    this.#logger = hooks.logger;
+    this.#now = hooks.now ?? Date.now;
+    this.#random = hooks.random ?? Math.random;
+  }
+
+  /** Review `token` for `audiences`; `fingerprint` only labels log lines. */
+  async review(token: string, audiences: readonly string[], fingerprint?: string): Promise<AcceptedReview> {
+    const settings = this.#settings;
+    const deadlineAt = this.#now() + settings.deadline;
+    const body = tokenReviewBody(token, audiences);
+    let transport: TokenReviewTransport;
+    try {
+      transport = await this.#transport();
+    } catch (error) {
+      if (error instanceof ApiserverTokenError) throw error;
+      // A configuration problem surfaces as unavailability per request; its message is logged.
+      throw this.#unavailable(
+        `TokenReview client unusable: ${(error as Error)?.message ?? String(error)}`,
+        undefined,
+        fingerprint,
+        true,
+      );
+    }
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closing.signal.aborted)
+        throw this.#unavailable('the verifier is closed', undefined, fingerprint);
+      let release: () => void;
+      try {
+        release = await this.limiter.acquire(deadlineAt - this.#now());
+      } catch (error) {
+        if (!(error instanceof LimiterRejection)) throw error;
+        throw this.#unavailable(
+          `${error.message} (${this.limiter.inFlight} in flight, ${this.limiter.queued} queued)`,
+          undefined,
+          fingerprint,
+        );
+      }
+      let failure: AttemptFailure;
+      try {
+        const timeout = Math.max(1, Math.min(settings.timeout, deadlineAt - this.#now()));
+        const response = await this.#attempt(transport, body, timeout);
+        return readReviewStatus(response.status, audiences);
+      } catch (error) {
+        if (error instanceof ApiserverTokenError) throw error;
+        failure = classifyAttemptFailure(error, this.#now());
+      } finally {
+        release();
+      }
+      if (failure.misconfiguration) throw this.#unavailable(failure.reason, failure, fingerprint, true);
+      if (!failure.retryable || attempt >= settings.retries) {
+        throw this.#unavailable(`${failure.reason} (after ${attempt + 1} attempt(s))`, failure, fingerprint);
+      }
+      const delay = Math.max(
+        backoffDelay(attempt, settings.backoff, this.#random),
+        failure.retryAfterMs ?? 0,
+      );
+      if (this.#now() + delay >= deadlineAt) {
+        throw this.#unavailable(
+          `${failure.reason}; the next attempt (in ${Math.round(delay)} ms) would pass the ${settings.deadline} ms deadline`,
+          failure,
+          fingerprint,
+        );
+      }
+      this.#logger?.debug(
+        { tokenFingerprint: fingerprint, attempt: attempt + 1, delayMs: Math.round(delay) },
+        `${failure.reason}; retrying`,
+      );
+      await this.#sleep(delay);
+    }
+  }
+
+  /** Abort pending waits and refuse queued reviews. */
+  close(): void {
+    this.#closing.abort();
+    this.limiter.drain();
+  }
+
+  #attempt(
+    transport: TokenReviewTransport,
+    body: ReturnType<typeof tokenReviewBody>,
+    timeout: number,
+  ): Promise<{ status?: TokenReviewStatus }> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const onClose = () => controller.abort(new AttemptTimeoutError(0));
+    this.#closing.signal.addEventListener('abort', onClose, { once: true });
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new AttemptTimeoutError(timeout);
+        reject(error);
+        controller.abort(error);
+      }, timeout);
+    });
+    return Promise.race([transport.create(body, controller.signal), timedOut]).finally(() => {
+      clearTimeout(timer);
+      this.#closing.signal.removeEventListener('abort', onClose);
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const signal = this.#closing.signal;
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #unavailable(
+    reason: string,
+    failure: AttemptFailure | undefined,
+    fingerprint: string | undefined,
+    loud = false,
+  ): ApiserverUnavailableError {
+    if (loud) {
+      this.#logger?.error({ tokenFingerprint: fingerprint, status: failure?.status }, reason);
+      if (this.#logger === undefined && !this.#warnedMisconfiguration) {
+        this.#warnedMisconfiguration = true;
+        process.emitWarning(`apiserver-token: ${reason}`, { code: 'APISERVER_TOKEN_TOKENREVIEW' });
+      }
+    }
+    return new ApiserverUnavailableError(reason, { retryAfter: retryAfterSeconds(failure) });
+  }
+}

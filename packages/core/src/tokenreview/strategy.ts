@@ -1,0 +1,74 @@
+import { TokenRejectedError, TokenRevokedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { tokenFingerprint } from '../verifier/fingerprint.js';
+import type { StrategyContext, TokenStrategy } from '../verifier/types.js';
+import { importClientNode } from './client-node.js';
+import { type InClusterLocations, type KubeconfigSource, resolveKubeConfig } from './kubeconfig.js';
+import type { TokenReviewSettings } from './options.js';
+import { TokenReviewClient } from './review-client.js';
+import { reviewedIdentity } from './reviewed-identity.js';
+import { clientNodeTransport, type TokenReviewTransport } from './transport.js';
+
+export interface TokenReviewStrategyOptions {
+  audiences: readonly string[];
+  kubeconfig: KubeconfigSource;
+  inCluster: InClusterLocations | false;
+  env: Readonly<Record<string, string | undefined>>;
+  settings: TokenReviewSettings;
+  logger?: Logger | undefined;
+  now?: () => number;
+}
+
+/** The `tokenreview` strategy, with its client exposed for the pipeline's limits and tests. */
+export interface TokenReviewStrategy extends TokenStrategy {
+  readonly name: 'tokenreview';
+  readonly client: TokenReviewClient;
+}
+
+/**
+ * Verifies a token by asking the apiserver (TokenReview). After a local verification
+ * (`context.previous`, the hybrid mode) a "no" from the apiserver means the token was revoked:
+ * its pod, secret or service account is gone.
+ */
+export function createTokenReviewStrategy(options: TokenReviewStrategyOptions): TokenReviewStrategy {
+  let transport: Promise<TokenReviewTransport> | undefined;
+  const getTransport = (): Promise<TokenReviewTransport> => {
+    transport ??= importClientNode().then((module) =>
+      clientNodeTransport(
+        module,
+        resolveKubeConfig(module, options.kubeconfig, options.inCluster, options.env),
+      ),
+    );
+    // A failed load is retried by the next request rather than pinned forever.
+    transport.catch(() => {
+      transport = undefined;
+    });
+    return transport;
+  };
+  const hooks =
+    options.now === undefined ? { logger: options.logger } : { logger: options.logger, now: options.now };
+  const client = new TokenReviewClient(getTransport, options.settings.client, hooks);
+  const audiences = [...options.audiences];
+
+  return {
+    name: 'tokenreview',
+    client,
+    async verify(token: string, context?: StrategyContext) {
+      try {
+        const accepted = await client.review(token, audiences, tokenFingerprint(token));
+        return reviewedIdentity(accepted, context?.prechecked, context?.previous);
+      } catch (error) {
+        if (error instanceof TokenRejectedError && context?.previous !== undefined) {
+          throw new TokenRevokedError(`verified locally, but ${error.message}`, { cause: error });
+        }
+        throw error;
+      }
+    },
+    async ready() {
+      await getTransport();
+    },
+    async close() {
+      client.close();
+    },
+  };
+}

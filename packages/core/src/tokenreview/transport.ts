@@ -1,0 +1,68 @@
+import type { ClientNodeModule, KubeConfigLike } from './client-node.js';
+import type { TokenReviewStatus, tokenReviewBody } from './review-result.js';
+
+/** Sends one TokenReview; rejects with the client's error (HTTP status, transport) untouched. */
+export interface TokenReviewTransport {
+  create(
+    body: ReturnType<typeof tokenReviewBody>,
+    signal: AbortSignal,
+  ): Promise<{ status?: TokenReviewStatus }>;
+}
+
+interface RequestContextLike {
+  setSignal?(signal: AbortSignal): void;
+}
+
+/**
+ * A value both middleware flavours of the generated client accept: a Promise (the
+ * `PromiseMiddleware` of the promise API) that also has `toPromise()` (the `Observable` the
+ * object-parameter API of client-node 1.x actually consumes from call-time middleware).
+ */
+type EitherObservable<T> = Promise<T> & { toPromise(): Promise<T> };
+
+function eitherObservable<T>(value: T): EitherObservable<T> {
+  const promise = Promise.resolve(value);
+  return Object.assign(promise, { toPromise: () => promise });
+}
+
+interface AuthenticationApiLike {
+  createTokenReview(
+    param: { body: unknown },
+    options?: {
+      middleware: Array<{
+        pre(context: RequestContextLike): EitherObservable<RequestContextLike>;
+        post<T>(response: T): EitherObservable<T>;
+      }>;
+      middlewareMergeStrategy: 'append';
+    },
+  ): Promise<{ status?: TokenReviewStatus }>;
+}
+
+/**
+ * `AuthenticationV1Api.createTokenReview({ body })` of `@kubernetes/client-node`, the call both
+ * majors share. The per-attempt abort signal is handed to the request through a call-time
+ * middleware where the client supports it; the caller also races its own timer, so an attempt
+ * is bounded even where it does not.
+ */
+export function clientNodeTransport(module: ClientNodeModule, config: KubeConfigLike): TokenReviewTransport {
+  const api = config.makeApiClient(module.AuthenticationV1Api as never) as AuthenticationApiLike;
+  return {
+    create(body, signal) {
+      return api.createTokenReview(
+        { body },
+        {
+          middleware: [
+            {
+              pre(context) {
+                if (typeof context.setSignal === 'function') context.setSignal(signal);
+                return eitherObservable(context);
+              },
+              post: eitherObservable,
+            },
+          ],
+          middlewareMergeStrategy: 'append',
+        },
+      );
+    },
+  };
+}

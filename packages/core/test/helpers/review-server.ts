@@ -1,0 +1,278 @@
+/**
+ * A real HTTPS server on 127.0.0.1 that answers `POST /apis/authentication.k8s.io/v1/tokenreviews`
+ * as a test tells it to, with its own CA (made by the `openssl` CLI) and a kubeconfig pointing at
+ * it, so that the real `@kubernetes/client-node` talks to it exactly as to a kube-apiserver.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const TOKENREVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+
+export interface TestTls {
+  caPem: string;
+  keyPem: string;
+  certPem: string;
+}
+
+let tls: TestTls | undefined;
+
+/** A CA and a 127.0.0.1/localhost server certificate, made once per test process. */
+export function testTls(): TestTls {
+  if (tls) return tls;
+  const dir = mkdtempSync(join(tmpdir(), 'review-tls-'));
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=review-test-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
+  run(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+  );
+  writeFileSync(
+    join(dir, 'ext.cnf'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+  );
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-out',
+    'server.crt',
+    '-extfile',
+    'ext.cnf',
+  );
+  tls = {
+    caPem: readFileSync(join(dir, 'ca.crt'), 'utf8'),
+    keyPem: readFileSync(join(dir, 'server.key'), 'utf8'),
+    certPem: readFileSync(join(dir, 'server.crt'), 'utf8'),
+  };
+  rmSync(dir, { recursive: true, force: true });
+  return tls;
+}
+
+/** One request the server received. */
+export interface ReceivedReview {
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
+/** What the server does with a request: answer, cut the connection, or never answer. */
+export type ReviewAnswer =
+  | { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number }
+  | { reset: true; delayMs?: number }
+  | { hang: true };
+
+export type ReviewHandler = (request: ReceivedReview, index: number) => ReviewAnswer | Promise<ReviewAnswer>;
+
+export interface ReviewServer {
+  url: string;
+  port: number;
+  caPem: string;
+  /** A kubeconfig file with this server, its CA and a static bearer token. */
+  kubeconfigPath: string;
+  /** The bearer token the kubeconfig presents. */
+  reviewerToken: string;
+  received: ReceivedReview[];
+  /** Most requests open at the same time so far. */
+  maxConcurrent: number;
+  readonly inFlight: number;
+  handler: ReviewHandler;
+  /** Stop accepting connections (the port stays known; `resume()` listens on it again). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A TokenReview answer as the apiserver sends it (201, JSON). */
+export function reviewAnswer(status: Record<string, unknown>, spec: unknown = {}): ReviewAnswer {
+  return {
+    status: 201,
+    headers: { 'content-type': 'application/json' },
+    body: { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: {}, spec, status },
+  };
+}
+
+/** A Kubernetes `Status` error answer. */
+export function statusAnswer(code: number, headers: Record<string, string> = {}): ReviewAnswer {
+  return {
+    status: code,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `status ${code}`,
+      code,
+    },
+  };
+}
+
+export function writeKubeconfig(
+  dir: string,
+  url: string,
+  caPem: string,
+  token: string,
+  name = 'kubeconfig',
+): string {
+  const path = join(dir, name);
+  const ca = Buffer.from(caPem).toString('base64');
+  writeFileSync(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: test',
+      '  cluster:',
+      `    server: ${url}`,
+      `    certificate-authority-data: ${ca}`,
+      'users:',
+      '- name: reviewer',
+      '  user:',
+      `    token: ${token}`,
+      'contexts:',
+      '- name: test',
+      '  context:',
+      '    cluster: test',
+      '    user: reviewer',
+      'current-context: test',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+export async function startReviewServer(handler: ReviewHandler): Promise<ReviewServer> {
+  const { caPem, keyPem, certPem } = testTls();
+  const dir = mkdtempSync(join(tmpdir(), 'review-server-'));
+  const sockets = new Set<Socket>();
+  let inFlight = 0;
+  let count = 0;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    state.maxConcurrent = Math.max(state.maxConcurrent, inFlight);
+    let finished = false;
+    const finish = () => {
+      if (!finished) {
+        finished = true;
+        inFlight--;
+      }
+    };
+    res.on('close', finish);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', async () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        body = Buffer.concat(chunks).toString('utf8');
+      }
+      if (req.method !== 'POST' || req.url?.split('?')[0] !== TOKENREVIEW_PATH) {
+        res.writeHead(404).end();
+        return;
+      }
+      const received: ReceivedReview = { headers: req.headers, body };
+      state.received.push(received);
+      const answer = await state.handler(received, count++);
+      if ('hang' in answer) return;
+      if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+      if ('reset' in answer) {
+        // A TCP RST where the socket allows it, else an abrupt close: both read as a reset.
+        try {
+          req.socket.resetAndDestroy();
+        } catch {
+          req.socket.destroy();
+        }
+        return;
+      }
+      res.writeHead(answer.status, answer.headers ?? { 'content-type': 'application/json' });
+      res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+    });
+  };
+
+  let server: Server = createServer({ key: keyPem, cert: certPem }, onRequest);
+  const track = (srv: Server) =>
+    srv.on('secureConnection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+  track(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://127.0.0.1:${port}`;
+  const reviewerToken = 'reviewer-static-token';
+
+  const stop = async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+
+  const state: ReviewServer = {
+    url,
+    port,
+    caPem,
+    kubeconfigPath: writeKubeconfig(dir, url, caPem, reviewerToken),
+    reviewerToken,
+    received: [],
+    maxConcurrent: 0,
+    get inFlight() {
+      return inFlight;
+    },
+    handler,
+    pause: stop,
+    async resume() {
+      server = createServer({ key: keyPem, cert: certPem }, onRequest);
+      track(server);
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
+    async close() {
+      if (server.listening) await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return state;
+}

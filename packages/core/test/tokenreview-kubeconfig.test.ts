@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ApiserverTokenConfigError } from '../src/errors.js';
+import {
+  assertClientNodeInstalled,
+  importClientNode,
+  isModuleInstalled,
+} from '../src/tokenreview/client-node.js';
+import {
+  type InClusterLocations,
+  type KubeconfigSource,
+  resolveKubeConfig,
+  validateKubeconfigSource,
+} from '../src/tokenreview/kubeconfig.js';
+import { TokenReviewClient } from '../src/tokenreview/review-client.js';
+import { clientNodeTransport } from '../src/tokenreview/transport.js';
+import {
+  type ReviewServer,
+  reviewAnswer,
+  startReviewServer,
+  writeKubeconfig,
+} from './helpers/review-server.js';
+
+const AUDIENCE = 'https://webhook.example';
+let server: ReviewServer;
+let dir: string;
+
+beforeAll(async () => {
+  server = await startReviewServer(() =>
+    reviewAnswer({ authenticated: true, user: { username: 'admin', groups: [] }, audiences: [AUDIENCE] }),
+  );
+  dir = mkdtempSync(join(tmpdir(), 'kubeconfig-test-'));
+});
+afterAll(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+afterEach(() => {
+  vi.useRealTimers();
+  server.received.length = 0;
+});
+
+async function reviewWith(
+  source: KubeconfigSource,
+  inCluster: InClusterLocations | false = false,
+  env: Record<string, string> = {},
+) {
+  const module = await importClientNode();
+  const transport = clientNodeTransport(module, resolveKubeConfig(module, source, inCluster, env));
+  const client = new TokenReviewClient(async () => transport, {
+    timeout: 2000,
+    retries: 0,
+    backoff: { initial: 10, factor: 1, jitter: 0, max: 10 },
+    deadline: 3000,
+    maxInFlight: 4,
+    maxQueued: 4,
+  });
+  return {
+    review: async () => {
+      await client.review('t', [AUDIENCE]);
+      return server.received.at(-1)?.headers.authorization;
+    },
+  };
+}
+
+describe('where TokenReview credentials come from', () => {
+  it('a kubeconfig path', async () => {
+    const { review } = await reviewWith(server.kubeconfigPath);
+    expect(await review()).toBe(`Bearer ${server.reviewerToken}`);
+  });
+
+  it('a KubeConfig instance made by the application', async () => {
+    const config = new KubeConfig();
+    config.loadFromFile(server.kubeconfigPath);
+    const { review } = await reviewWith(config);
+    expect(await review()).toBe(`Bearer ${server.reviewerToken}`);
+  });
+
+  it('the default rules: the first file of KUBECONFIG', async () => {
+    const { review } = await reviewWith(undefined, false, {
+      KUBECONFIG: `${server.kubeconfigPath}:/nonexistent`,
+    });
+    expect(await review()).toBe(`Bearer ${server.reviewerToken}`);
+  });
+
+  it("'in-cluster': the pod's CA and token, and KUBERNETES_SERVICE_HOST/PORT", async () => {
+    const tokenPath = join(dir, 'token-env');
+    const caPath = join(dir, 'ca-env.crt');
+    writeFileSync(tokenPath, 'pod-token-1');
+    writeFileSync(caPath, server.caPem);
+    const { review } = await reviewWith(
+      'in-cluster',
+      { tokenPath, caPath },
+      {
+        KUBERNETES_SERVICE_HOST: '127.0.0.1',
+        KUBERNETES_SERVICE_PORT: String(server.port),
+      },
+    );
+    expect(await review()).toBe('Bearer pod-token-1');
+  });
+
+  it('without a source, in a pod (token file present, no KUBECONFIG): in-cluster', async () => {
+    const tokenPath = join(dir, 'token-default');
+    const caPath = join(dir, 'ca-default.crt');
+    writeFileSync(tokenPath, 'pod-token-default');
+    writeFileSync(caPath, server.caPem);
+    const { review } = await reviewWith(undefined, { tokenPath, caPath, url: server.url });
+    expect(await review()).toBe('Bearer pod-token-default');
+  });
+
+  it('the in-cluster token is re-read as the kubelet rotates it, never pinned for the life of the process', async () => {
+    // client-node 1.x's `tokenFile` provider (FileAuth) re-reads the file when its copy is older
+    // than 60 s, as client-go does; the kubelet rotates at 80% of a >= 1 h lifetime, so the old
+    // token is still valid during that minute. Only Date is faked: sockets and timers are real.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-23T17:00:00Z'));
+    const tokenPath = join(dir, 'token-rotating');
+    const caPath = join(dir, 'ca.crt');
+    writeFileSync(tokenPath, 'pod-token-A');
+    writeFileSync(caPath, server.caPem);
+    const { review } = await reviewWith('in-cluster', { tokenPath, caPath, url: server.url });
+    expect(await review()).toBe('Bearer pod-token-A');
+
+    writeFileSync(tokenPath, 'pod-token-B');
+    vi.setSystemTime(new Date('2026-11-23T17:00:30Z'));
+    expect(await review()).toBe('Bearer pod-token-A');
+
+    vi.setSystemTime(new Date('2026-11-23T17:01:01Z'));
+    expect(await review()).toBe('Bearer pod-token-B');
+
+    writeFileSync(tokenPath, 'pod-token-C');
+    vi.setSystemTime(new Date('2026-11-23T17:02:02Z'));
+    expect(await review()).toBe('Bearer pod-token-C');
+  });
+
+  it('refuses an http:// or missing apiserver instead of falling back to localhost:8080', async () => {
+    const module = await importClientNode();
+    const httpConfig = join(dir, 'http-kubeconfig');
+    writeKubeconfig(dir, 'http://127.0.0.1:1', server.caPem, 't', 'http-kubeconfig');
+    expect(() => resolveKubeConfig(module, httpConfig, false, {})).toThrow(ApiserverTokenConfigError);
+    const home = process.env.HOME;
+    process.env.HOME = dir; // no ~/.kube/config there
+    try {
+      const error = (() => {
+        try {
+          resolveKubeConfig(
+            module,
+            undefined,
+            { tokenPath: join(dir, 'absent'), caPath: join(dir, 'absent') },
+            {},
+          );
+        } catch (caught) {
+          return caught;
+        }
+      })();
+      expect(error).toBeInstanceOf(ApiserverTokenConfigError);
+      expect((error as ApiserverTokenConfigError).field).toBe('kubeconfig');
+      expect((error as Error).message).toContain("'in-cluster'");
+    } finally {
+      process.env.HOME = home;
+    }
+  });
+
+  it('validates the option at construction', () => {
+    expect(validateKubeconfigSource(undefined)).toBeUndefined();
+    expect(validateKubeconfigSource('in-cluster')).toBe('in-cluster');
+    expect(validateKubeconfigSource(server.kubeconfigPath)).toBe(server.kubeconfigPath);
+    for (const bad of ['', '   ', 42, {}, { makeApiClient: 1 }, join(dir, 'nope')]) {
+      expect(() => validateKubeconfigSource(bad)).toThrow(ApiserverTokenConfigError);
+    }
+  });
+
+  it('knows whether @kubernetes/client-node is installed, and says how to fix it when not', () => {
+    expect(isModuleInstalled('@kubernetes/client-node')).toBe(true);
+    expect(() => assertClientNodeInstalled('mode')).not.toThrow();
+    expect(isModuleInstalled('@kubernetes/client-node-not-installed')).toBe(false);
+    expect(() => assertClientNodeInstalled('mode', '@kubernetes/client-node-not-installed')).toThrow(
+      ApiserverTokenConfigError,
+    );
+  });
+});
