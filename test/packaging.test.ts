@@ -1,0 +1,120 @@
+/**
+ * The built packages as a user gets them: `require()` and `import` through each package's
+ * `exports` map on this Node (20), publint in strict mode, and the Express `req.apiserver`
+ * augmentation surviving the d.ts bundling. Runs on `dist/`, which the root `test` script builds
+ * before vitest starts.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { publint } from 'publint';
+import { formatMessage } from 'publint/utils';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Each package and one export it must have. Koa and Fastify are checked once they have sources. */
+const PACKAGES = [
+  { dir: 'core', main: 'createVerifier' },
+  { dir: 'express', main: 'verifyApiserverToken' },
+  { dir: 'testing', main: 'startTestApiserver' },
+  { dir: 'koa', main: 'verifyApiserverToken' },
+  { dir: 'fastify', main: 'fastifyApiserverToken' },
+].filter(({ dir }) => existsSync(join(root, 'packages', dir, 'src', 'index.ts')));
+
+const packageDir = (dir: string) => join(root, 'packages', dir);
+const manifest = (dir: string) =>
+  JSON.parse(readFileSync(join(packageDir(dir), 'package.json'), 'utf8')) as { name: string };
+
+/** Runs a snippet with this Node from the package's directory, so its name resolves through its own `exports`. */
+async function exportsOf(dir: string, kind: 'require' | 'import'): Promise<string[]> {
+  const name = manifest(dir).name;
+  const code =
+    kind === 'require'
+      ? `process.stdout.write(JSON.stringify(Object.keys(require(${JSON.stringify(name)})).sort()))`
+      : `const m = await import(${JSON.stringify(name)}); process.stdout.write(JSON.stringify(Object.keys(m).sort()))`;
+  const args = kind === 'require' ? ['-e', code] : ['--input-type=module', '-e', code];
+  const { stdout } = await run(process.execPath, args, { cwd: packageDir(dir), timeout: 20_000 });
+  return JSON.parse(stdout) as string[];
+}
+
+describe.each(PACKAGES)('packages/$dir (built)', ({ dir, main }) => {
+  it('has been built (ESM, CJS and both kinds of declarations)', () => {
+    for (const file of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts']) {
+      expect(
+        existsSync(join(packageDir(dir), 'dist', file)),
+        `dist/${file}: run \`npx pnpm@10 run build\``,
+      ).toBe(true);
+    }
+  });
+
+  it('can be require()d and imported, with the same exports', async () => {
+    const [required, imported] = await Promise.all([exportsOf(dir, 'require'), exportsOf(dir, 'import')]);
+    expect(required).toContain(main);
+    // ESM namespaces of CJS-interop builds may add `default`; tsup's builds must not differ otherwise.
+    expect(imported.filter((key) => key !== 'default')).toEqual(required.filter((key) => key !== 'default'));
+  });
+
+  it('passes publint --strict', async () => {
+    const pkgDir = packageDir(dir);
+    const { messages, pkg } = await publint({ pkgDir, strict: true, pack: 'npm' });
+    const problems = messages
+      .filter((message) => message.type !== 'suggestion')
+      .map((message) => `${message.type}: ${formatMessage(message, pkg) ?? message.code}`);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('express type declarations (built)', () => {
+  const scratch = mkdtempSync(join(packageDir('express'), '.types-check-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('keep the req.apiserver augmentation for ESM and CJS consumers', async () => {
+    const source = `import type { ApiserverIdentity } from '@apiserver-token/core';
+import { type ApiserverTokenMiddleware, verifyApiserverToken } from '@apiserver-token/express';
+import type { Request, RequestHandler } from 'express';
+const guard: ApiserverTokenMiddleware = verifyApiserverToken({ audience: 'https://a.example/validate' });
+const handler: RequestHandler = guard;
+const identity = (req: Request): ApiserverIdentity | undefined => req.apiserver;
+type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const exact: Exact<Request['apiserver'], ApiserverIdentity | undefined> = true;
+// @ts-expect-error: the augmentation is optional, not any
+const wrong: string = ({} as Request).apiserver;
+export { exact, handler, identity, wrong };
+`;
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    // One program per module kind: a global augmentation seen in one file would apply to both.
+    const results: Record<string, string> = {};
+    for (const file of ['check.mts', 'check.cts']) {
+      writeFileSync(join(scratch, file), source);
+      const project = join(scratch, `tsconfig.${file}.json`);
+      writeFileSync(
+        project,
+        JSON.stringify({
+          compilerOptions: {
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            target: 'ES2022',
+            strict: true,
+            noEmit: true,
+            skipLibCheck: false,
+            types: ['node'],
+            typeRoots: [join(root, 'node_modules', '@types')],
+          },
+          files: [file],
+        }),
+      );
+      results[file] = await run(process.execPath, [tsc, '-p', project], {
+        cwd: scratch,
+        timeout: 60_000,
+      }).then(
+        () => '',
+        (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+      );
+    }
+    expect(results).toEqual({ 'check.mts': '', 'check.cts': '' });
+  });
+});
