@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ApiserverTokenConfigError, ForbiddenIdentityError, InvalidSignatureError } from '../src/errors.js';
 import { createHttpAuthenticator, resolveVerifier } from '../src/http/http-authenticator.js';
 import type { ApiserverIdentity } from '../src/identity.js';
-import type { VerifierOptions } from '../src/options.js';
+import type { JsonWebKey, VerifierOptions } from '../src/options.js';
 import { createVerifier } from '../src/verifier/create-verifier.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -14,7 +14,7 @@ let sign: (claims?: Record<string, unknown>) => Promise<string>;
 
 beforeAll(async () => {
   const { privateKey, publicKey } = await generateKeyPair('RS256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' } as JsonWebKey;
   options = {
     audience: AUDIENCE,
     issuer: ISSUER,

@@ -1,0 +1,199 @@
+/**
+ * A validating admission webhook protected by @apiserver-token/express.
+ *
+ * `createApp()` builds the Express app, `startServer()` serves it over HTTPS. server.mjs (the
+ * container entry point), demo.mjs and the tests all use these two functions.
+ *
+ * Policy: a Deployment must carry the label `requiredLabel` (default `team`); everything else
+ * the webhook is sent is allowed. The caller must prove it is the kube-apiserver first: a
+ * request without a valid token never reaches the policy.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { ForbiddenIdentityError } from '@apiserver-token/core';
+import { verifyApiserverToken } from '@apiserver-token/express';
+import express from 'express';
+
+/**
+ * @typedef {object} WebhookOptions
+ * @property {import('@apiserver-token/express').ExpressVerifyApiserverTokenOptions} [auth]
+ *   Options of verifyApiserverToken() (audience, issuer, jwks, …). Each can also come from an
+ *   APISERVER_TOKEN_* variable. Default: `{}` plus `respond: 'admission-review'`.
+ * @property {string[]} [allowedCallers] Service accounts (`namespace:name`) allowed to call; empty
+ *   allows any identity the verifier accepts. Default: `[]`.
+ * @property {string} [requiredLabel] Label every Deployment must carry. Default: `'team'`.
+ * @property {string} [bodyLimit] Largest AdmissionReview accepted. Default: `'3mb'` (kube-apiserver's own request limit).
+ * @property {(event: Record<string, unknown>) => void} [log] Receives one event per request. Default: a JSON line on stdout.
+ */
+
+/** @param {Record<string, unknown>} event */
+const logJsonLine = (event) =>
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+
+/**
+ * Builds the webhook app. `guard` is the middleware (with its verifier, `ready()` and `close()`).
+ * @param {WebhookOptions} [options]
+ */
+export function createApp(options = {}) {
+  const {
+    auth = {},
+    allowedCallers = [],
+    requiredLabel = 'team',
+    bodyLimit = '3mb',
+    log = logJsonLine,
+  } = options;
+
+  const guard = verifyApiserverToken({
+    // A denial AdmissionReview rather than a bare 401: with `failurePolicy: Ignore`, an HTTP error
+    // would let the object through, a denial never does.
+    respond: 'admission-review',
+    ...auth,
+    onVerified(identity) {
+      if (allowedCallers.length === 0) return;
+      const sa = identity.serviceAccount;
+      if (sa === undefined || !allowedCallers.includes(`${sa.namespace}:${sa.name}`)) {
+        throw new ForbiddenIdentityError(`caller ${identity.username} is not in allowedCallers`);
+      }
+    },
+    onRejected(error, req) {
+      // The precise reason is for our logs only; the token itself never appears anywhere.
+      log({
+        event: 'rejected',
+        code: typeof error === 'object' && error !== null && 'code' in error ? error.code : 'unexpected',
+        reason: error instanceof Error ? error.message : String(error),
+        uid: req.body?.request?.uid,
+        remote: req.socket.remoteAddress,
+      });
+    },
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/readyz', (_req, res) => {
+    guard.ready().then(
+      () => res.json({ ready: true }),
+      () => res.status(503).json({ ready: false }),
+    );
+  });
+
+  app.post('/validate', express.json({ limit: bodyLimit }), guard, (req, res) => {
+    const review = req.body;
+    const request = review?.request;
+    if (review?.kind !== 'AdmissionReview' || typeof request?.uid !== 'string') {
+      res.status(400).json({ error: 'bad_request', error_description: 'expected an AdmissionReview' });
+      return;
+    }
+    const verdict = decide(request, requiredLabel);
+    const identity = /** @type {import('@apiserver-token/core').ApiserverIdentity} */ (req.apiserver);
+    log({
+      event: 'reviewed',
+      caller: identity.username,
+      verifiedBy: identity.verifiedBy,
+      token: identity.tokenFingerprint,
+      uid: request.uid,
+      operation: request.operation,
+      kind: request.kind?.kind,
+      namespace: request.namespace,
+      name: request.name,
+      allowed: verdict.allowed,
+    });
+    res.json({
+      apiVersion: review.apiVersion ?? 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: {
+        uid: request.uid,
+        allowed: verdict.allowed,
+        ...(verdict.allowed
+          ? {}
+          : { status: { status: 'Failure', code: 403, reason: 'Forbidden', message: verdict.message } }),
+      },
+    });
+  });
+
+  return { app, guard };
+}
+
+/**
+ * The policy: Deployments must carry `requiredLabel`.
+ * @param {any} request the AdmissionReview's `request`
+ * @param {string} requiredLabel
+ * @returns {{ allowed: true } | { allowed: false, message: string }}
+ */
+export function decide(request, requiredLabel) {
+  const isDeployment = request.resource?.group === 'apps' && request.resource?.resource === 'deployments';
+  if (!isDeployment || (request.operation !== 'CREATE' && request.operation !== 'UPDATE'))
+    return { allowed: true };
+  const labels = request.object?.metadata?.labels ?? {};
+  if (typeof labels[requiredLabel] === 'string' && labels[requiredLabel] !== '') return { allowed: true };
+  return {
+    allowed: false,
+    message: `Deployment ${request.namespace}/${request.name ?? request.object?.metadata?.name} must carry the label "${requiredLabel}"`,
+  };
+}
+
+/**
+ * @typedef {WebhookOptions & {
+ *   tls: { cert: string | Buffer, key: string | Buffer } | { certFile: string, keyFile: string },
+ *   port?: number,
+ *   host?: string,
+ *   tlsReloadInterval?: number,
+ * }} ServerOptions
+ * `port` default 8443 (0 picks a free one); `host` default `'0.0.0.0'`; with `certFile`/`keyFile`
+ * the files are re-read every `tlsReloadInterval` ms (default 60000) so a renewed certificate
+ * needs no restart.
+ */
+
+/**
+ * Starts the webhook over HTTPS. Resolves once listening.
+ * @param {ServerOptions} options
+ */
+export async function startServer(options) {
+  const { tls, port = 8443, host = '0.0.0.0', tlsReloadInterval = 60_000, ...appOptions } = options;
+  const { app, guard } = createApp(appOptions);
+  const readTls = () =>
+    'certFile' in tls
+      ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }
+      : { cert: tls.cert, key: tls.key };
+  const server = createServer({ ...readTls(), minVersion: 'TLSv1.2' }, app);
+  // kube-apiserver keeps connections open; don't let idle ones pile up forever.
+  server.keepAliveTimeout = 65_000;
+
+  let reload;
+  if ('certFile' in tls) {
+    reload = setInterval(() => {
+      try {
+        server.setSecureContext({ ...readTls(), minVersion: 'TLSv1.2' });
+      } catch {
+        // A half-written renewal: keep serving the previous certificate and retry next tick.
+      }
+    }, tlsReloadInterval);
+    reload.unref();
+  }
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(undefined);
+    });
+  });
+  const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+
+  return {
+    app,
+    guard,
+    server,
+    port: address.port,
+    url: `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${address.port}`,
+    async close() {
+      clearInterval(reload);
+      server.closeIdleConnections();
+      await new Promise((resolve) => server.close(() => resolve(undefined)));
+      await guard.close();
+    },
+  };
+}
