@@ -1,0 +1,63 @@
+import { newUid } from './lib/ids.js';
+import type { ObjectKind } from './types.js';
+
+/** An object of the kit's pretend cluster: just enough state to revoke bound tokens. */
+export interface StoredObject {
+  kind: ObjectKind;
+  /** Empty for cluster-scoped kinds. */
+  namespace: string;
+  name: string;
+  uid: string;
+  /** Set while a graceful deletion is pending (ms since the epoch); the object still exists. */
+  deletionTimestamp?: number;
+  /** A legacy service-account token Secret's `data.token`. */
+  token?: string;
+}
+
+const NAMESPACED: ReadonlySet<ObjectKind> = new Set(['ServiceAccount', 'Pod', 'Secret']);
+
+export function isNamespaced(kind: ObjectKind): boolean {
+  return NAMESPACED.has(kind);
+}
+
+/** Objects by kind, namespace and name. */
+export class ObjectRegistry {
+  readonly #objects = new Map<string, StoredObject>();
+
+  static key(kind: ObjectKind, namespace: string, name: string): string {
+    return `${kind}\u0000${isNamespaced(kind) ? namespace : ''}\u0000${name}`;
+  }
+
+  get(kind: ObjectKind, namespace: string, name: string): StoredObject | undefined {
+    return this.#objects.get(ObjectRegistry.key(kind, namespace, name));
+  }
+
+  /** The object, created with a random UID if it does not exist. */
+  ensure(kind: ObjectKind, namespace: string, name: string): StoredObject {
+    return this.get(kind, namespace, name) ?? this.create(kind, namespace, name);
+  }
+
+  /** Creates (or re-creates, with a new UID unless one is given) an object. */
+  create(kind: ObjectKind, namespace: string, name: string, uid: string = newUid()): StoredObject {
+    const object: StoredObject = { kind, namespace: isNamespaced(kind) ? namespace : '', name, uid };
+    this.#objects.set(ObjectRegistry.key(kind, namespace, name), object);
+    return object;
+  }
+
+  /**
+   * Deletes an object. With `pending`, only marks it (a graceful deletion in progress): Kubernetes
+   * keeps accepting its tokens until one leeway (60 s) after the deletion timestamp.
+   */
+  delete(kind: ObjectKind, namespace: string, name: string, pendingSince?: number): boolean {
+    const key = ObjectRegistry.key(kind, namespace, name);
+    const object = this.#objects.get(key);
+    if (!object) return false;
+    if (pendingSince === undefined) this.#objects.delete(key);
+    else object.deletionTimestamp = pendingSince;
+    return true;
+  }
+
+  list(): StoredObject[] {
+    return [...this.#objects.values()].map((o) => ({ ...o }));
+  }
+}
