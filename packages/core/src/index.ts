@@ -57,6 +57,8 @@ export type {
   VerifierMode,
   VerifierOptions,
 } from './options.js';
+export type { KubeConfigLike } from './tokenreview/client-node.js';
+export type { TokenReviewBackoffOptions, TokenReviewOptions } from './tokenreview/options.js';
 export { createVerifier } from './verifier/create-verifier.js';
 export { extractBearerToken } from './verifier/extract.js';
 export { tokenFingerprint } from './verifier/fingerprint.js';

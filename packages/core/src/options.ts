@@ -6,8 +6,18 @@
  * @packageDocumentation
  */
 import type { Logger } from './logger.js';
+import type { KubeConfigLike } from './tokenreview/client-node.js';
+import type { TokenReviewOptions } from './tokenreview/options.js';
 
-/** How tokens are verified. Only `'jwks'` is available in this version. */
+/**
+ * How tokens are verified:
+ * - `'jwks'`: locally, signature against the issuer's keys; no apiserver call per token.
+ * - `'tokenreview'`: by the apiserver (TokenReview); notices revoked tokens (deleted pod, secret,
+ *   service account) within `tokenReview.cacheTtl`; needs `@kubernetes/client-node`.
+ * - `'hybrid'`: `jwks` first (garbage and forgeries never cost an apiserver call), then
+ *   TokenReview for revocation; a token that verifies locally but that the apiserver refuses is
+ *   `revoked`. Needs `@kubernetes/client-node`.
+ */
 export type VerifierMode = 'jwks' | 'tokenreview' | 'hybrid';
 
 /** JWS algorithms the verifier can check. `none` and the HMAC algorithms are never accepted. */
@@ -153,15 +163,24 @@ export interface VerifierOptions {
   /**
    * The exact `iss` value(s) accepted. Keys come from {@link VerifierOptions.jwks}.
    * Env: `APISERVER_TOKEN_ISSUER` (comma-separated). Default: none; in a pod with no issuer and
-   * no key source configured, the in-cluster apiserver's issuer is discovered.
+   * no key source configured, the in-cluster apiserver's issuer is discovered. In `tokenreview`
+   * mode it is optional and only pre-checks tokens (no keys are fetched).
    */
   issuer?: string | string[];
   /** Key source and fetch settings for {@link VerifierOptions.issuer}, and defaults for {@link VerifierOptions.issuers}. */
   jwks?: JwksOptions;
   /** Issuers with their own key source (multi-cluster). Combined with {@link VerifierOptions.issuer}. Default: none. */
   issuers?: IssuerOptions[];
-  /** Path of a kubeconfig, or `'in-cluster'`; used by `tokenreview`/`hybrid` modes. Env: `APISERVER_TOKEN_KUBECONFIG`. Default: none. */
-  kubeconfig?: string;
+  /**
+   * Credentials for the apiserver calls of the `tokenreview`/`hybrid` modes: a `KubeConfig` from
+   * `@kubernetes/client-node`, the path of a kubeconfig file, or `'in-cluster'` (the pod's
+   * service-account token, re-read as it rotates, and `ca.crt`; see {@link VerifierOptions.inCluster}).
+   * Env: `APISERVER_TOKEN_KUBECONFIG`. Default: the first file of `KUBECONFIG`, else in-cluster in a
+   * pod, else `~/.kube/config`.
+   */
+  kubeconfig?: string | KubeConfigLike;
+  /** TokenReview calls of the `tokenreview`/`hybrid` modes: timeouts, retries, limits, cache TTLs. */
+  tokenReview?: TokenReviewOptions;
   /** Verified-result cache settings. */
   cache?: CacheOptions;
   /** Leeway on `exp`, `nbf` and `iat`, in seconds, as Kubernetes uses. Env: `APISERVER_TOKEN_CLOCK_TOLERANCE`. Default: `60`. */

@@ -6,9 +6,16 @@ import type { KeySetTiming } from '../jwks/key-set.js';
 import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../jwt/algorithms.js';
 import { type Logger, safeLogger } from '../logger.js';
 import type { JwksOptions, JwsAlgorithm, VerifierMode, VerifierOptions } from '../options.js';
+import { assertClientNodeInstalled } from '../tokenreview/client-node.js';
+import {
+  type InClusterLocations,
+  type KubeconfigSource,
+  validateKubeconfigSource,
+} from '../tokenreview/kubeconfig.js';
+import { resolveTokenReviewOptions, type TokenReviewSettings } from '../tokenreview/options.js';
 import { LEGACY_ISSUER } from '../verifier/precheck.js';
 import { ENV_PREFIX, envBoolean, envList, envNumber, envString } from './env.js';
-import { detectInCluster } from './in-cluster.js';
+import { detectInCluster, IN_CLUSTER_DEFAULTS } from './in-cluster.js';
 
 /** Where one key set comes from, after validation. */
 export type ResolvedKeySource =
@@ -40,8 +47,15 @@ export interface ResolvedConfig {
   allowLegacyTokens: boolean;
   logger: Logger | undefined;
   now: () => number;
-  kubeconfig: string | undefined;
+  kubeconfig: KubeconfigSource;
   inCluster: boolean;
+  /** tokenreview/hybrid: the TokenReview client settings and cache TTLs. */
+  tokenReview: TokenReviewSettings;
+  /** tokenreview: issuers the pre-check requires (empty: any issuer, structure/audience/expiry only). */
+  reviewIssuers: string[];
+  /** tokenreview/hybrid: where `'in-cluster'` credentials are read, or false. */
+  inClusterLocations: InClusterLocations | false;
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 const fail = (field: string, problem: string): never => {
@@ -313,9 +327,28 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   }
   if (options.now !== undefined && typeof options.now !== 'function')
     fail('now', 'must be a function returning milliseconds');
-  const kubeconfig = options.kubeconfig ?? envString(env, 'KUBECONFIG');
-  if (kubeconfig !== undefined && typeof kubeconfig !== 'string')
-    fail('kubeconfig', "must be a file path or 'in-cluster'");
+  const kubeconfig = validateKubeconfigSource(
+    options.kubeconfig ?? envString(env, 'KUBECONFIG'),
+    options.kubeconfig === undefined && envString(env, 'KUBECONFIG') !== undefined
+      ? `${ENV_PREFIX}KUBECONFIG`
+      : 'kubeconfig',
+  );
+  const tokenReview = resolveTokenReviewOptions(options.tokenReview, env);
+  if (mode !== 'jwks') assertClientNodeInstalled('mode');
+  const inClusterOption = options.inCluster;
+  if (inClusterOption !== undefined && inClusterOption !== false && !isRecord(inClusterOption as unknown)) {
+    fail('inCluster', 'must be { tokenPath?, caPath?, url? } or false');
+  }
+  const inClusterLocations: InClusterLocations | false =
+    inClusterOption === false
+      ? false
+      : {
+          tokenPath: inClusterOption?.tokenPath ?? IN_CLUSTER_DEFAULTS.tokenPath,
+          caPath: inClusterOption?.caPath ?? IN_CLUSTER_DEFAULTS.caPath,
+          ...(inClusterOption?.url !== undefined && { url: inClusterOption.url }),
+        };
+  const reviewIssuers =
+    mode === 'tokenreview' ? (stringList(options.issuer, 'issuer') ?? envList(env, 'ISSUER') ?? []) : [];
 
   const keySets = mode === 'tokenreview' ? [] : resolveKeySets(options, env);
   const inCluster = keySets.some((set) => set.issuers === undefined);
@@ -332,6 +365,10 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     now: options.now ?? Date.now,
     kubeconfig,
     inCluster,
+    tokenReview,
+    reviewIssuers,
+    inClusterLocations,
+    env,
   };
 }
 

@@ -1,10 +1,13 @@
 import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
-import { ApiserverTokenConfigError, IssuerUnavailableError, isApiserverTokenError } from '../errors.js';
+import { ApiserverUnavailableError, IssuerUnavailableError, isApiserverTokenError } from '../errors.js';
 import { JsonFetcher } from '../jwks/fetch-json.js';
 import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
 import { JwksStrategy } from '../jwks/strategy.js';
 import type { VerifierOptions } from '../options.js';
+import { precheckForReview } from '../tokenreview/precheck.js';
+import { createTokenReviewStrategy, type TokenReviewStrategy } from '../tokenreview/strategy.js';
 import { type Authorizer, Pipeline } from './pipeline.js';
+import type { PrecheckedToken } from './precheck.js';
 import { ResultCache } from './result-cache.js';
 import type { ApiserverTokenVerifier, TokenStrategy } from './types.js';
 
@@ -62,6 +65,49 @@ function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksS
   });
 }
 
+/** The TokenReview strategy of the tokenreview/hybrid modes. */
+function createReviewStrategy(config: ResolvedConfig): TokenReviewStrategy {
+  return createTokenReviewStrategy({
+    audiences: config.audiences,
+    kubeconfig: config.kubeconfig,
+    inCluster: config.inClusterLocations,
+    env: config.env,
+    settings: config.tokenReview,
+    logger: config.logger,
+    now: config.now,
+  });
+}
+
+/** The tokenreview mode's pre-check, where the issuer may be unknown and opaque tokens may pass. */
+function reviewPrecheck(config: ResolvedConfig): (token: string) => PrecheckedToken | undefined {
+  const settings = {
+    algorithms: config.algorithms,
+    issuers: new Set(config.reviewIssuers),
+    audiences: new Set(config.audiences),
+    clockTolerance: config.clockTolerance,
+    allowLegacyTokens: config.allowLegacyTokens,
+    allowOpaqueTokens: config.tokenReview.allowOpaqueTokens,
+  };
+  return (token) => precheckForReview(token, settings, config.now() / 1000);
+}
+
+/**
+ * Cache lifetimes: an apiserver verdict is trusted for `tokenReview.cacheTtl` so a revocation is
+ * noticed that soon; in hybrid mode the one cached result (local and apiserver verdicts) lives
+ * no longer than that either.
+ */
+function cacheTtls(config: ResolvedConfig): { ttlMs: number; failureTtlMs: number } {
+  if (config.mode === 'jwks') return { ttlMs: config.cache.ttlMs, failureTtlMs: config.cache.failureTtlMs };
+  const review = config.tokenReview;
+  return {
+    ttlMs: Math.min(config.cache.ttlMs, review.cacheTtlMs),
+    failureTtlMs:
+      config.mode === 'tokenreview'
+        ? review.failureCacheTtlMs
+        : Math.min(config.cache.failureTtlMs, review.failureCacheTtlMs),
+  };
+}
+
 /**
  * Create a verifier of the bearer tokens a kube-apiserver presents to webhooks.
  *
@@ -79,24 +125,18 @@ function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksS
  */
 export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVerifier {
   const config = resolveConfig(options);
-  if (config.mode !== 'jwks') {
-    throw new ApiserverTokenConfigError(
-      'mode',
-      `'${config.mode}' is not available in this version of @apiserver-token/core; use 'jwks'`,
-    );
-  }
   const fetcher = new JsonFetcher();
-  const jwks = createJwksStrategy(config, fetcher);
-  const strategies: TokenStrategy[] = [jwks];
+  const jwks = config.mode === 'tokenreview' ? undefined : createJwksStrategy(config, fetcher);
+  const review = config.mode === 'jwks' ? undefined : createReviewStrategy(config);
+  const strategies: TokenStrategy[] = [jwks, review].filter((strategy) => strategy !== undefined);
   const authorizers: Authorizer[] = [];
   const pipeline = new Pipeline({
     strategies,
-    precheck: jwks.precheck,
+    precheck: jwks?.precheck ?? reviewPrecheck(config),
     authorizers,
     cache: new ResultCache({
       max: config.cache.max,
-      ttlMs: config.cache.ttlMs,
-      failureTtlMs: config.cache.failureTtlMs,
+      ...cacheTtls(config),
       audiences: config.audiences,
       now: config.now,
     }),
@@ -105,10 +145,10 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
     unexpected: (error) =>
       isApiserverTokenError(error)
         ? error
-        : new IssuerUnavailableError(`unexpected: ${(error as Error)?.message ?? String(error)}`, {
-            cause: error,
-            retryAfter: 5,
-          }),
+        : new (config.mode === 'tokenreview' ? ApiserverUnavailableError : IssuerUnavailableError)(
+            `unexpected: ${(error as Error)?.message ?? String(error)}`,
+            { cause: error, retryAfter: 5 },
+          ),
   });
   let closed: Promise<void> | undefined;
   return {

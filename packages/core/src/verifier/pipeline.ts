@@ -21,8 +21,13 @@ export type Authorizer = (
 export interface PipelineSettings {
   /** Run in order on a cache miss; each must accept. One: its name is `verifiedBy`; several: `hybrid`. */
   strategies: readonly TokenStrategy[];
-  /** The unverified pre-check run before any strategy; undefined to skip (opaque tokens). */
-  precheck: ((token: string) => PrecheckedToken | Promise<PrecheckedToken>) | undefined;
+  /**
+   * The unverified pre-check run before any strategy; undefined to skip. It may resolve to
+   * undefined for a token it lets through undecoded (an opaque token for TokenReview).
+   */
+  precheck:
+    | ((token: string) => PrecheckedToken | undefined | Promise<PrecheckedToken | undefined>)
+    | undefined;
   authorizers: readonly Authorizer[];
   cache: ResultCache;
   maxTokenBytes: number;
