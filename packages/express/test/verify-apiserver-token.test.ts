@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import {
   type ApiserverIdentity,
   ApiserverTokenConfigError,
@@ -148,6 +149,33 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
       }
     });
 
+    it('refuses two Authorization headers even when the first is genuine (Node keeps only the first)', async () => {
+      const token = await mint();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(`${server.url}/validate`, {
+          method: 'POST',
+          // An array of raw headers: Node then adds no Host header of its own.
+          headers: [
+            'host',
+            '127.0.0.1',
+            'authorization',
+            `Bearer ${token}`,
+            'authorization',
+            'Bearer other',
+            'content-length',
+            '0',
+          ],
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(401);
+    });
+
     it('exposes the verifier, ready() and close()', async () => {
       expect(typeof guard.verifier.verify).toBe('function');
       await expect(guard.ready()).resolves.toBeUndefined();
@@ -211,6 +239,34 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
       await server.close();
       await forbidding.close();
       await crashing.close();
+    }
+  });
+
+  it('answers 503 with Retry-After while the issuer cannot be reached, then recovers', async () => {
+    // A fresh verifier holds no keys yet: with discovery and JWKS down it cannot verify anything.
+    const guard = verifyApiserverToken({ ...options, jwks: { ca: api.ca, timeout: 1000 } });
+    const server = await start(guard);
+    api.setFault('*', { down: true });
+    try {
+      const token = await mint();
+      const res = await post(server.url, { authorization: `Bearer ${token}` });
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(res.headers.get('www-authenticate')).toBeNull();
+      const text = await res.text();
+      expect(JSON.parse(text)).toMatchObject({ error: 'issuer_unavailable' });
+      expect(text).not.toContain(token);
+      api.clearFaults();
+      await expect
+        .poll(async () => (await post(server.url, { authorization: `Bearer ${token}` })).status, {
+          timeout: 20_000,
+          interval: 250,
+        })
+        .toBe(200);
+    } finally {
+      api.clearFaults();
+      await server.close();
+      await guard.close();
     }
   });
 
