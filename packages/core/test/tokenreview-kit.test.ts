@@ -175,7 +175,7 @@ describe('tokenreview mode against the testing kit', () => {
       const log = (o: Record<string, unknown>, m: string) => lines.push(`${m} ${JSON.stringify(o)}`);
       const { url } = await webhook({
         kubeconfig: user.kubeconfigPath,
-        logger: { debug: log, info: log, warn: log, error: (o, m) => lines.push(`ERROR ${m}`) },
+        logger: { debug: log, info: log, warn: log, error: (_o, m) => lines.push(`ERROR ${m}`) },
       });
       const result = await call(url, await mint());
       expect(result.status).toBe(503);
