@@ -27,8 +27,9 @@ export function getJson(url, ca) {
  */
 export async function startKit() {
   const { startTestApiserver } = await import('@apiserver-token/testing');
-  const api = await startTestApiserver();
-  const discoveryUrl = `${api.url}/.well-known/openid-configuration`;
+  // Both keys published from the start, so the JWKS every verifier loads has them both.
+  const api = await startTestApiserver({ algorithms: ['RS256', 'ES256'] });
+  const discoveryUrl = api.discoveryUrl;
   const discovery = await getJson(discoveryUrl, api.ca);
   const jwks = await getJson(discovery.jwks_uri, api.ca);
   const info = {
