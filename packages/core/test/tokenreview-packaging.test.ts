@@ -1,0 +1,134 @@
+/**
+ * `@kubernetes/client-node` is an optional peer dependency loaded lazily: core is built (ESM and
+ * CJS) into a temporary application that has only core's own dependencies, where the jwks mode
+ * must work and the tokenreview/hybrid modes must fail at construction saying what to install;
+ * then, with client-node installed, both builds must run a real TokenReview.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ReviewServer, reviewAnswer, startReviewServer } from './helpers/review-server.js';
+
+const run = promisify(execFile);
+const coreDir = fileURLToPath(new URL('..', import.meta.url));
+const requireFromCore = createRequire(join(coreDir, 'package.json'));
+const packageDir = (name: string) => realpathSync(join(coreDir, 'node_modules', name));
+
+let dir: string;
+let server: ReviewServer;
+
+function app(name: string, withClientNode: boolean): string {
+  const root = join(dir, name);
+  const modules = join(root, 'node_modules');
+  mkdirSync(join(modules, '@apiserver-token', 'core'), { recursive: true });
+  cpSync(join(dir, 'dist'), join(modules, '@apiserver-token', 'core', 'dist'), { recursive: true });
+  cpSync(join(coreDir, 'package.json'), join(modules, '@apiserver-token', 'core', 'package.json'));
+  symlinkSync(packageDir('jose'), join(modules, 'jose'));
+  symlinkSync(packageDir('lru-cache'), join(modules, 'lru-cache'));
+  if (withClientNode) {
+    mkdirSync(join(modules, '@kubernetes'));
+    symlinkSync(packageDir('@kubernetes/client-node'), join(modules, '@kubernetes', 'client-node'));
+  }
+  return root;
+}
+
+async function node(cwd: string, file: string, code: string): Promise<string> {
+  writeFileSync(join(cwd, file), code);
+  // Package-manager shims set NODE_PATH to their store, where client-node would be found anyway.
+  const { NODE_PATH: _ignored, ...env } = process.env;
+  const { stdout } = await run(process.execPath, [file], { cwd, env, timeout: 30_000 });
+  return stdout.trim();
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'core-packaging-'));
+  const tsup = join(
+    realpathSync(requireFromCore.resolve('tsup/package.json').replace(/package\.json$/, '')),
+    'dist',
+    'cli-default.js',
+  );
+  await run(
+    process.execPath,
+    [
+      tsup,
+      'src/index.ts',
+      '--format',
+      'esm,cjs',
+      '--target',
+      'node20',
+      '--out-dir',
+      join(dir, 'dist'),
+      '--silent',
+    ],
+    { cwd: coreDir, timeout: 120_000 },
+  );
+  server = await startReviewServer(() =>
+    reviewAnswer({
+      authenticated: true,
+      user: { username: 'admin', groups: [] },
+      audiences: ['https://wh.example'],
+    }),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const CONSTRUCT = (mode: string) =>
+  `try { createVerifier({ audience: 'https://wh.example', mode: '${mode}', env: {} }); console.log('constructed'); }
+   catch (e) { console.log(JSON.stringify({ name: e.name, field: e.field, message: e.message })); }`;
+
+describe('@kubernetes/client-node is optional and lazy', () => {
+  it('without it: jwks works, tokenreview and hybrid fail at construction saying what to install', async () => {
+    const root = app('without', false);
+    const esm = await node(
+      root,
+      'check.mjs',
+      `import { createVerifier } from '@apiserver-token/core';
+       const v = createVerifier({ audience: 'https://wh.example', issuer: 'https://issuer.example',
+         jwks: { keys: { keys: [{ kty: 'EC', crv: 'P-256', kid: 'k', x: 'MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4', y: '4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM' }] } }, env: {} });
+       const e = await v.verifyToken('x.y.z').catch((error) => error);
+       console.log('jwks:', e.code);
+       ${CONSTRUCT('tokenreview')}`,
+    );
+    const lines = esm.split('\n');
+    expect(lines[0]).toBe('jwks: malformed_token');
+    const error = JSON.parse(lines[1] as string);
+    expect(error).toMatchObject({ name: 'ApiserverTokenConfigError', field: 'mode' });
+    expect(error.message).toContain('npm install @kubernetes/client-node');
+    const cjs = JSON.parse(
+      await node(
+        root,
+        'check.cjs',
+        `const { createVerifier } = require('@apiserver-token/core'); ${CONSTRUCT('hybrid')}`,
+      ),
+    );
+    expect(cjs).toMatchObject({ name: 'ApiserverTokenConfigError', field: 'mode' });
+  });
+
+  it('with it: both the ESM and the CommonJS build load it on demand and review a token', async () => {
+    const root = app('with', true);
+    const review = (load: string) => `${load}
+      (async () => {
+        const v = createVerifier({ audience: 'https://wh.example', mode: 'tokenreview',
+          kubeconfig: ${JSON.stringify(server.kubeconfigPath)}, tokenReview: { allowOpaqueTokens: true }, env: {} });
+        const identity = await v.verifyToken('opaque-static-token');
+        console.log(identity.username, identity.verifiedBy);
+        await v.close();
+      })();`;
+    expect(
+      await node(root, 'review.mjs', review("import { createVerifier } from '@apiserver-token/core';")),
+    ).toBe('admin tokenreview');
+    expect(
+      await node(root, 'review.cjs', review("const { createVerifier } = require('@apiserver-token/core');")),
+    ).toBe('admin tokenreview');
+    expect(server.received).toHaveLength(2);
+  });
+});
