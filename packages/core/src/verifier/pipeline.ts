@@ -1,7 +1,7 @@
 import { type ApiserverTokenError, isApiserverTokenError, MalformedTokenError } from '../errors.js';
 import type { ApiserverIdentity, VerifiedBy } from '../identity.js';
 import type { Logger } from '../logger.js';
-import { checkTokenSize, extractBearerToken } from './extract.js';
+import { checkBearerCharacters, checkTokenSize, readBearerToken } from './extract.js';
 import { tokenFingerprint } from './fingerprint.js';
 import type { PrecheckedToken } from './precheck.js';
 import type { ResultCache } from './result-cache.js';
@@ -66,12 +66,12 @@ export class Pipeline {
   verify(request: RequestLike): Promise<ApiserverIdentity> {
     let token: string;
     try {
-      token = extractBearerToken(request, this.#settings.maxTokenBytes);
+      token = readBearerToken(request, this.#settings.maxTokenBytes);
     } catch (error) {
       this.#logRejection(error as ApiserverTokenError, undefined);
       return Promise.reject(error);
     }
-    return this.#verify(token, request);
+    return this.#verify(token, request, true);
   }
 
   verifyToken(token: string, request?: RequestLike): Promise<ApiserverIdentity> {
@@ -83,7 +83,7 @@ export class Pipeline {
       this.#logRejection(failure, undefined);
       return Promise.reject(failure);
     }
-    return this.#verify(token, request);
+    return this.#verify(token, request, false);
   }
 
   close(): void {
@@ -91,7 +91,7 @@ export class Pipeline {
     this.#settings.cache.clear();
   }
 
-  #verify(token: string, request: RequestLike | undefined): Promise<ApiserverIdentity> {
+  #verify(token: string, request: RequestLike | undefined, fromHeader: boolean): Promise<ApiserverIdentity> {
     if (this.#closed) return Promise.reject(this.#settings.unexpected(new Error('the verifier is closed')));
     const { cache } = this.#settings;
     const key = cache.keyOf(token);
@@ -104,6 +104,14 @@ export class Pipeline {
       return this.#settings.authorizers.length === 0
         ? Promise.resolve(hit.identity)
         : this.#authorize(hit.identity, request);
+    }
+    if (fromHeader) {
+      try {
+        checkBearerCharacters(token);
+      } catch (error) {
+        this.#logRejection(error as ApiserverTokenError, undefined);
+        return Promise.reject(error);
+      }
     }
     let pending = this.#inflight.get(key);
     if (pending === undefined) {
