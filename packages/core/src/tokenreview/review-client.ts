@@ -125,8 +125,8 @@ export class TokenReviewClient {
         );
       }
       this.#logger?.debug(
-        { tokenFingerprint: fingerprint, attempt: attempt + 1, delayMs: Math.round(delay) },
-        `${failure.reason}; retrying`,
+        { fingerprint, attempt: attempt + 1, delayMs: Math.round(delay) },
+        `apiserver-token: ${failure.reason}; retrying`,
       );
       await this.#sleep(delay);
     }
@@ -180,7 +180,7 @@ export class TokenReviewClient {
     loud = false,
   ): ApiserverUnavailableError {
     if (loud) {
-      this.#logger?.error({ tokenFingerprint: fingerprint, status: failure?.status }, reason);
+      this.#logger?.error({ fingerprint, status: failure?.status }, `apiserver-token: ${reason}`);
       if (this.#logger === undefined && !this.#warnedMisconfiguration) {
         this.#warnedMisconfiguration = true;
         process.emitWarning(`apiserver-token: ${reason}`, { code: 'APISERVER_TOKEN_TOKENREVIEW' });
