@@ -150,7 +150,11 @@ export class RemoteKeySet implements KeySet {
       this.#logger?.debug({ jwks: this.label }, 'apiserver-token: unknown kid, refetch cooling down');
       return { matched: [], all: held.keys };
     }
-    return { matched: refreshed.byKid.get(kid) ?? [], all: refreshed.keys };
+    const matched = refreshed.byKid.get(kid);
+    // A refetch that found the kid was a genuine rotation: it costs no cooldown, so that a second
+    // rotation soon after is picked up too. Only refetches wasted on unknown kids start one.
+    if (matched !== undefined) this.#lastKidRefetch = Number.NEGATIVE_INFINITY;
+    return { matched: matched ?? [], all: refreshed.keys };
   }
 
   async ready(): Promise<void> {
