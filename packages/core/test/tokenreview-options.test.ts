@@ -1,3 +1,6 @@
+import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiserverTokenConfigError, createVerifier, type VerifierOptions } from '../src/index.js';
@@ -126,6 +129,20 @@ describe('mode and kubeconfig, from options and the environment', () => {
     const error = await verifier.verifyToken(await api.mintToken({ audiences: [AUDIENCE] })).catch((e) => e);
     expect(error.code).toBe('apiserver_unavailable');
     await verifier.close();
+  });
+
+  it('a kubeconfig that cannot be loaded yet is retried by the next request, not pinned', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-retry-'));
+    const path = join(dir, 'kubeconfig');
+    copyFileSync(api.kubeconfigPath, path);
+    const verifier = createVerifier({ audience: AUDIENCE, mode: 'tokenreview', kubeconfig: path, env: {} });
+    renameSync(path, `${path}.away`);
+    const token = await api.mintToken({ audiences: [AUDIENCE] });
+    expect((await verifier.verifyToken(token).catch((e) => e)).code).toBe('apiserver_unavailable');
+    renameSync(`${path}.away`, path);
+    expect((await verifier.verifyToken(token)).verifiedBy).toBe('tokenreview');
+    await verifier.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('hybrid needs an issuer and key source like jwks; tokenreview does not', () => {

@@ -33,16 +33,19 @@ export interface TokenReviewStrategy extends TokenStrategy {
 export function createTokenReviewStrategy(options: TokenReviewStrategyOptions): TokenReviewStrategy {
   let transport: Promise<TokenReviewTransport> | undefined;
   const getTransport = (): Promise<TokenReviewTransport> => {
-    transport ??= importClientNode().then((module) =>
-      clientNodeTransport(
-        module,
-        resolveKubeConfig(module, options.kubeconfig, options.inCluster, options.env),
-      ),
-    );
-    // A failed load is retried by the next request rather than pinned forever.
-    transport.catch(() => {
-      transport = undefined;
-    });
+    if (transport === undefined) {
+      const loading = importClientNode().then((module) =>
+        clientNodeTransport(
+          module,
+          resolveKubeConfig(module, options.kubeconfig, options.inCluster, options.env),
+        ),
+      );
+      // A failed load is retried by the next request rather than pinned forever.
+      loading.catch(() => {
+        if (transport === loading) transport = undefined;
+      });
+      transport = loading;
+    }
     return transport;
   };
   const hooks =
