@@ -1,10 +1,12 @@
 import type { Endpoint, Fault, FaultTarget } from './types.js';
 
-const ENDPOINTS: readonly Endpoint[] = [
+/** Every endpoint the kit counts, in a stable order. */
+export const ENDPOINTS: readonly Endpoint[] = [
   'openid-configuration',
   'jwks',
   'tokenreviews',
   'subjectaccessreviews',
+  'tokenrequests',
 ];
 
 /** Normalises a fault target (`discovery` is an alias of `openid-configuration`). */

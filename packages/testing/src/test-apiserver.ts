@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { TokenAuthenticator, type TokenAuthResult } from './auth/token-authenticator.js';
 import { UserDirectory } from './auth/users.js';
 import { RuleAuthorizer } from './authorizer.js';
-import { FaultTable, faultKey } from './faults.js';
+import { ENDPOINTS, FaultTable, faultKey } from './faults.js';
 import { createRequestHandler } from './http/server.js';
 import { Minter } from './jwt/minter.js';
 import { isSigningAlgorithm } from './keys/algorithms.js';
@@ -43,12 +43,6 @@ import type {
   TestUser,
 } from './types.js';
 
-const ENDPOINTS: readonly Endpoint[] = [
-  'openid-configuration',
-  'jwks',
-  'tokenreviews',
-  'subjectaccessreviews',
-];
 const OBJECT_KINDS: readonly ObjectKind[] = [
   'ServiceAccount',
   'Pod',
@@ -103,6 +97,7 @@ interface Parts {
   dir: string;
   keys: KeySet;
   registry: ObjectRegistry;
+  minter: Minter;
   users: UserDirectory;
   authenticator: TokenAuthenticator;
   authorizer: RuleAuthorizer;
@@ -167,13 +162,7 @@ export class TestApiserver {
     this.kubeconfigPath = reviewer.kubeconfigPath;
     this.reviewer = reviewer;
     this.tempDir = parts.dir;
-    this.#minter = new Minter({
-      keys: parts.keys,
-      registry: parts.registry,
-      issuer: () => parts.issuer,
-      apiAudiences: () => parts.apiAudiences,
-      now: parts.now,
-    });
+    this.#minter = parts.minter;
   }
 
   // ---- tokens -------------------------------------------------------------------------------
@@ -578,7 +567,16 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
       now,
       leewaySeconds: options.leewaySeconds ?? 60,
     });
+    const minter = new Minter({
+      keys,
+      registry,
+      issuer: () => live.issuer,
+      apiAudiences: () => live.apiAudiences,
+      now,
+    });
     const state = {
+      minter,
+      registry,
       get issuer() {
         return live.issuer;
       },
@@ -662,6 +660,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
       dir,
       keys,
       registry,
+      minter,
       users,
       authenticator,
       authorizer,

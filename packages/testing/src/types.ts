@@ -53,7 +53,13 @@ export interface KubernetesStatus {
 }
 
 /** Names of the endpoints the kit counts calls to and can inject faults into. */
-export type Endpoint = 'openid-configuration' | 'jwks' | 'tokenreviews' | 'subjectaccessreviews';
+export type Endpoint =
+  | 'openid-configuration'
+  | 'jwks'
+  | 'tokenreviews'
+  | 'subjectaccessreviews'
+  /** `POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token` (TokenRequest). */
+  | 'tokenrequests';
 
 /** A fault target: one endpoint, `discovery` (alias of `openid-configuration`) or `*` (every endpoint). */
 export type FaultTarget = Endpoint | 'discovery' | '*';

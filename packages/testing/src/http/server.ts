@@ -5,11 +5,14 @@ import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import type { UserDirectory } from '../auth/users.js';
 import type { RuleAuthorizer } from '../authorizer.js';
 import type { FaultTable } from '../faults.js';
+import type { Minter } from '../jwt/minter.js';
 import type { KeySet } from '../keys/key-set.js';
+import type { ObjectRegistry } from '../registry.js';
 import { fieldManager } from '../reviews/managed-fields.js';
 import type { ReviewCache } from '../reviews/review-cache.js';
 import { reviewAccess } from '../reviews/subject-access-review.js';
 import { reviewToken } from '../reviews/token-review.js';
+import { requestToken } from '../token-request.js';
 import type { DiscoveryAccess, Endpoint, Fault, KubernetesStatus, RecordedRequest } from '../types.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import {
@@ -39,6 +42,8 @@ export interface ServerState {
   faults: FaultTable;
   cache: ReviewCache | undefined;
   counters: Record<Endpoint, number>;
+  minter: Minter;
+  registry: ObjectRegistry;
   record: (request: RecordedRequest) => void;
   sleep: (ms: number) => Promise<void>;
 }
@@ -54,6 +59,31 @@ const ROUTES: Record<string, { endpoint: Endpoint; method: 'GET' | 'POST' }> = {
   '/openid/v1/jwks': { endpoint: 'jwks', method: 'GET' },
   '/apis/authentication.k8s.io/v1/tokenreviews': { endpoint: 'tokenreviews', method: 'POST' },
   '/apis/authorization.k8s.io/v1/subjectaccessreviews': { endpoint: 'subjectaccessreviews', method: 'POST' },
+};
+
+const TOKEN_REQUEST = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token$/;
+
+type Route = { endpoint: Endpoint; method: 'GET' | 'POST'; namespace?: string; name?: string };
+
+function routeOf(pathname: string): Route | undefined {
+  const fixed = ROUTES[pathname];
+  if (fixed) return fixed;
+  const match = TOKEN_REQUEST.exec(pathname);
+  if (!match) return undefined;
+  return {
+    endpoint: 'tokenrequests',
+    method: 'POST',
+    namespace: decodeURIComponent(match[1]!),
+    name: decodeURIComponent(match[2]!),
+  };
+}
+
+const KINDS: Record<Endpoint, string> = {
+  'openid-configuration': 'OpenIDConfiguration',
+  jwks: 'JSONWebKeySet',
+  tokenreviews: 'TokenReview',
+  subjectaccessreviews: 'SubjectAccessReview',
+  tokenrequests: 'TokenRequest',
 };
 
 const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
@@ -100,7 +130,7 @@ async function handle(state: ServerState, req: IncomingMessage, res: ServerRespo
     send(res, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'ok' });
     return;
   }
-  const route = ROUTES[url.pathname];
+  const route = routeOf(url.pathname);
   if (!route) {
     const caller = authenticateRequest(req, state.authenticator, state.anonymousAuth);
     send(res, statusAnswer(caller ? notFoundStatus() : unauthorizedStatus(), indent));
@@ -142,7 +172,7 @@ async function answerFor(
   state: ServerState,
   req: IncomingMessage,
   url: URL,
-  route: { endpoint: Endpoint; method: 'GET' | 'POST' },
+  route: Route,
   record: RecordedRequest,
   indent: boolean,
 ): Promise<Answer> {
@@ -177,10 +207,21 @@ async function answerFor(
   }
 
   const isTokenReview = route.endpoint === 'tokenreviews';
-  const [group, resource] = isTokenReview
-    ? ['authentication.k8s.io', 'tokenreviews']
-    : ['authorization.k8s.io', 'subjectaccessreviews'];
   if (!state.users.canReview(caller.user)) {
+    if (route.endpoint === 'tokenrequests') {
+      return statusAnswer(
+        statusObject(
+          403,
+          'Forbidden',
+          `serviceaccounts ${JSON.stringify(route.name)} is forbidden: User ${JSON.stringify(caller.user.username)} cannot create resource "serviceaccounts/token" in API group "" in the namespace ${JSON.stringify(route.namespace)}`,
+          { name: route.name!, kind: 'serviceaccounts' },
+        ),
+        indent,
+      );
+    }
+    const [group, resource] = isTokenReview
+      ? ['authentication.k8s.io', 'tokenreviews']
+      : ['authorization.k8s.io', 'subjectaccessreviews'];
     return statusAnswer(forbiddenResourceStatus(caller.user.username, 'create', group, resource), indent);
   }
 
@@ -197,13 +238,22 @@ async function answerFor(
     }
     return statusAnswer(
       badRequestStatus(
-        `the object provided is unrecognized (must be of type ${isTokenReview ? 'TokenReview' : 'SubjectAccessReview'}): couldn't get version/kind; json parse error`,
+        `the object provided is unrecognized (must be of type ${KINDS[route.endpoint]}): couldn't get version/kind; json parse error`,
       ),
       indent,
     );
   }
   record.body = parsed;
   const manager = fieldManager(url.searchParams.get('fieldManager'), req.headers['user-agent']);
+  if (route.endpoint === 'tokenrequests') {
+    const answer = requestToken(route.namespace!, route.name!, parsed, {
+      minter: state.minter,
+      registry: state.registry,
+      now: state.now,
+      apiAudiences: () => state.apiAudiences,
+    });
+    return apiObject(answer.status, answer.body, indent);
+  }
   const review = isTokenReview
     ? reviewToken(parsed, manager, {
         authenticator: state.authenticator,
