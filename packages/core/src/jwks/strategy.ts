@@ -36,7 +36,7 @@ export class JwksStrategy implements TokenStrategy {
 
   /** The unverified pre-check, waiting for an issuer still being learned when the token's is unknown. */
   precheck = (token: string): PrecheckedToken | Promise<PrecheckedToken> => {
-    const { settings } = { settings: this.#settings };
+    const settings = this.#settings;
     try {
       return precheck(token, settings.precheck, settings.now() / 1000);
     } catch (error) {
