@@ -126,7 +126,11 @@ export interface JwksOptions {
 export interface IssuerOptions {
   /** The exact `iss` of the tokens, e.g. `https://kubernetes.default.svc.cluster.local`. */
   issuer: string;
-  /** Key source and fetch settings of this issuer; fields not set fall back to the top-level {@link VerifierOptions.jwks}. */
+  /**
+   * Key source and fetch settings of this issuer. Fetch settings not set here fall back to the
+   * top-level {@link VerifierOptions.jwks}; the key source and `credentialFile` never do (one
+   * cluster's credential is never sent to another). Default: discovery on `issuer`.
+   */
   jwks?: JwksOptions;
 }
 

@@ -203,3 +203,20 @@ describe('discovery and JWKS over HTTPS', () => {
     await expect(v.verifyToken(tokenFor(api.issuer))).rejects.toMatchObject({ status: 503 });
   });
 });
+
+describe('credentials across clusters', () => {
+  it('never sends the top-level credential to an issuer listed in `issuers`', async () => {
+    const a = await server();
+    const b = await server();
+    const dir = mkdtempSync(join(tmpdir(), 'cred-'));
+    writeFileSync(join(dir, 'token'), 'cluster-a-token');
+    const v = verifier({
+      issuer: a.issuer,
+      jwks: { ca: a.ca, credentialFile: join(dir, 'token') },
+      issuers: [{ issuer: b.issuer, jwks: { ca: b.ca } }],
+    });
+    await v.ready();
+    expect(a.authorizations).toEqual(['Bearer cluster-a-token', 'Bearer cluster-a-token']);
+    expect(b.authorizations).toEqual([undefined, undefined]);
+  });
+});

@@ -459,8 +459,9 @@ function resolveKeySets(
     if (entry.jwks !== undefined && !isRecord(entry.jwks)) fail(`${field}.jwks`, 'must be an object');
     const own = defined(entry.jwks ?? {});
     const ownSource = own.keys !== undefined || own.uri !== undefined || own.discovery !== undefined;
-    // Fetch settings fall back to the top-level ones; the key source never does.
-    const { keys: _k, uri: _u, discovery: _d, ...fetchDefaults } = shared;
+    // Fetch settings fall back to the top-level ones; the key source never does, nor the
+    // credential: one cluster's token must never be sent to another cluster's issuer.
+    const { keys: _k, uri: _u, discovery: _d, credentialFile: _c, ...fetchDefaults } = shared;
     const merged: JwksOptions = { ...fetchDefaults, ...own };
     let fallback: URL | undefined;
     if (!ownSource) {
