@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+import type { KeyObject } from 'node:crypto';
 
 /** JWS algorithms the kit can sign with. RSA keys are 2048-bit; EC keys use P-256, P-384 and P-521. */
 export type SigningAlgorithm =
@@ -44,15 +45,23 @@ export interface BoundObjectRef {
 export interface KubernetesStatus {
   kind: 'Status';
   apiVersion: 'v1';
+  /** Always empty. */
   metadata: Record<string, never>;
   status: 'Failure';
+  /** Human-readable reason, in kube-apiserver's wording. */
   message: string;
+  /** Machine-readable reason: `Unauthorized`, `Forbidden`, `NotFound`, `BadRequest`, `Invalid`, `TooManyRequests`, … */
   reason: string;
+  /** The resource concerned, when there is one (absent on 401). */
   details?: { group?: string; kind?: string; name?: string };
+  /** The HTTP status. */
   code: number;
 }
 
-/** Names of the endpoints the kit counts calls to and can inject faults into. */
+/**
+ * Endpoints the kit counts calls to and can inject faults into: discovery, JWKS, TokenReview,
+ * SubjectAccessReview and TokenRequest.
+ */
 export type Endpoint =
   | 'openid-configuration'
   | 'jwks'
@@ -77,7 +86,7 @@ export interface Fault {
   status?: number;
   /** `Retry-After` header value in seconds, sent with `status` (Kubernetes sends `1` with its 429s). */
   retryAfter?: number;
-  /** Answer 200 with the right content type and a truncated, unparsable JSON body. */
+  /** Send the normal answer (status, headers) with its body cut in half: unparsable JSON. */
   malformed?: boolean;
   /** Send the status line, headers and a part of the body, then destroy the connection. */
   reset?: boolean;
@@ -200,7 +209,7 @@ export interface MintTokenOptions {
    * Sign with a key the kit does not publish: `'foreign'` (a fresh key of the same algorithm,
    * with its own kid unless `kid` is set) or a PEM/`KeyObject` private key.
    */
-  signWith?: 'foreign' | string | import('node:crypto').KeyObject;
+  signWith?: 'foreign' | string | KeyObject;
   /**
    * Break the token after signing: `'signature'` flips bits in the signature, `'payload'` changes
    * `sub` while keeping the original signature.
@@ -214,7 +223,9 @@ export interface MintWebhookTokenOptions
   /** The webhook configuration the token is bound to. */
   webhook: {
     kind: 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
+    /** Name of the configuration. */
     name: string;
+    /** Default: the registry's UID (created if missing). */
     uid?: string;
   };
   /**
@@ -228,7 +239,9 @@ export interface MintWebhookTokenOptions
 
 /** A webhook's `clientConfig.service`. */
 export interface WebhookServiceRef {
+  /** Namespace of the Service. */
   namespace: string;
+  /** Name of the Service. */
   name: string;
   /** Default 443. */
   port?: number;
@@ -263,7 +276,9 @@ export interface RotateKeysOptions {
 
 /** A key the kit publishes. */
 export interface PublishedKey {
+  /** base64url(SHA-256(DER SubjectPublicKeyInfo)). */
   kid: string;
+  /** The algorithm the key signs with (the JWK `alg`). */
   alg: SigningAlgorithm;
   /** Whether new tokens of this algorithm are signed with it. */
   active: boolean;
@@ -275,12 +290,18 @@ export interface PublishedKey {
 export interface PublicJwk {
   use: 'sig';
   kty: 'RSA' | 'EC';
+  /** base64url(SHA-256(DER SubjectPublicKeyInfo)). */
   kid: string;
+  /** EC curve: `P-256`, `P-384` or `P-521`. */
   crv?: string;
   alg: SigningAlgorithm;
+  /** RSA modulus (base64url). */
   n?: string;
+  /** RSA exponent (base64url). */
   e?: string;
+  /** EC x coordinate (base64url). */
   x?: string;
+  /** EC y coordinate (base64url). */
   y?: string;
 }
 
@@ -300,10 +321,15 @@ export interface AddUserOptions {
 
 /** A static-token user of the kit. */
 export interface TestUser {
+  /** Username. */
   name: string;
+  /** User UID, if set. */
   uid?: string;
+  /** Groups as given (`system:authenticated` is added when the user authenticates). */
   groups: string[];
+  /** The static bearer token. */
   token: string;
+  /** Whether it may create TokenReviews, SubjectAccessReviews and tokens. */
   canReview: boolean;
   /** A kubeconfig for this user, in the kit's temporary directory (removed by `close()`). */
   kubeconfigPath: string;
@@ -341,11 +367,15 @@ export interface ServerCertificateOptions {
 
 /** Attributes of a SubjectAccessReview, as the kit's authorizer sees them. */
 export interface AccessAttributes {
+  /** `spec.user` (may be empty when groups are given). */
   user: string;
+  /** `spec.groups`. */
   groups: string[];
+  /** `spec.uid`. */
   uid?: string;
+  /** `spec.extra`. */
   extra?: Record<string, string[]>;
-  /** Resource requests. */
+  /** Resource requests (`spec.resourceAttributes`); `group` is the API group, `''` for core. */
   resource?: {
     verb: string;
     group: string;
@@ -361,10 +391,13 @@ export interface AccessAttributes {
 
 /** A decision of the kit's authorizer. */
 export interface AccessDecision {
+  /** `status.allowed`. */
   allowed: boolean;
   /** An explicit denial (`status.denied`), as opposed to "no opinion". */
   denied?: boolean;
+  /** `status.reason`. */
   reason?: string;
+  /** `status.evaluationError`. */
   evaluationError?: string;
 }
 
@@ -400,7 +433,9 @@ export interface AccessRule {
 
 /** A request the kit received, for assertions. */
 export interface RecordedRequest {
+  /** Which endpoint it reached. */
   endpoint: Endpoint;
+  /** HTTP method. */
   method: string;
   /** Path and query string. */
   url: string;
