@@ -297,3 +297,19 @@ describe('hostile tokens and headers', () => {
     ).resolves.toBeDefined();
   });
 });
+
+describe('requests of the wrong shape', () => {
+  it('answers an ApiserverTokenError, never a TypeError', async () => {
+    for (const request of [
+      {},
+      { headers: null },
+      { headers: { authorization: 42 } },
+    ] as unknown as RequestLike[]) {
+      const error = await verifier.verify(request).catch((caught: unknown) => caught);
+      expect(isApiserverTokenError(error)).toBe(true);
+    }
+    await expect(verifier.verifyToken(undefined as unknown as string)).rejects.toMatchObject({
+      code: 'malformed_token',
+    });
+  });
+});

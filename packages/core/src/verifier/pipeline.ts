@@ -68,8 +68,10 @@ export class Pipeline {
     try {
       token = readBearerToken(request, this.#settings.maxTokenBytes);
     } catch (error) {
-      this.#logRejection(error as ApiserverTokenError, undefined);
-      return Promise.reject(error);
+      // A request without headers is a caller's bug: still a clean 503, never a TypeError.
+      const failure = isApiserverTokenError(error) ? error : this.#settings.unexpected(error);
+      this.#logRejection(failure, undefined);
+      return Promise.reject(failure);
     }
     return this.#verify(token, request, true);
   }
