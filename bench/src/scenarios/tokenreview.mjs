@@ -36,13 +36,13 @@ function unavailable(label, err) {
 }
 
 export async function runTokenReview({ settings, api, info, log }) {
-  const { burst, distinct, garbage } = settings.tokenreview;
+  const { burst, distinct, garbage, concurrency } = settings.tokenreview;
   const reviews = () => api.calls('tokenreviews');
   const kid = info.jwks.keys.find((k) => k.kty === 'RSA')?.kid;
   const rows = [];
 
   const burstLabel = `burst: ${burst} concurrent requests, one new token`;
-  const distinctLabel = `${distinct} distinct tokens at once, through the in-flight cap`;
+  const distinctLabel = `${distinct} distinct tokens, ${concurrency} at a time, through the in-flight cap`;
   const floodLabel = `garbage flood: ${garbage} tokens the pre-check refuses`;
   try {
     await withWorker(info, 'tokenreview', settings, async (worker) => {
@@ -58,7 +58,7 @@ export async function runTokenReview({ settings, api, info, log }) {
       writeFileSync(file, JSON.stringify(tokens));
       before = reviews();
       try {
-        const d = await worker.call('distinct', { tokensFile: file });
+        const d = await worker.call('distinct', { tokensFile: file, concurrency });
         rows.push(row(distinctLabel, distinct, reviews() - before, d, distinct));
       } finally {
         rmSync(file, { force: true });

@@ -22,12 +22,14 @@ function memory() {
   return { heapUsed, rss, external };
 }
 
-/** Runs `count` verifications of `next()`, `concurrency` at a time; counts outcomes by error code. */
+/**
+ * Runs `count` verifications of `next(i)`, keeping `concurrency` in flight (a sliding window, like
+ * that many clients), and counts outcomes by error code. With `checkpoints`, the run pauses that
+ * many times to record memory after GC.
+ */
 async function drive(count, concurrency, next, { checkpoints = 0, samples } = {}) {
   const outcomes = {};
   const marks = [];
-  const every = checkpoints > 0 ? Math.ceil(count / checkpoints) : Number.POSITIVE_INFINITY;
-  let done = 0;
   const one = async (token) => {
     const t0 = performance.now();
     try {
@@ -39,17 +41,16 @@ async function drive(count, concurrency, next, { checkpoints = 0, samples } = {}
     }
     samples?.push(performance.now() - t0);
   };
+  const segments = Math.max(1, checkpoints);
   const start = performance.now();
-  while (done < count) {
-    const n = Math.min(concurrency, count - done);
-    const batch = new Array(n);
-    for (let k = 0; k < n; k++) batch[k] = one(next(done + k));
-    await Promise.all(batch);
-    const before = done;
-    done += n;
-    if (Math.floor(done / every) > Math.floor(before / every) || done === count) {
-      marks.push({ calls: done, ...memory() });
-    }
+  let i = 0;
+  for (let segment = 1; segment <= segments; segment++) {
+    const end = Math.round((count * segment) / segments);
+    const lane = async () => {
+      while (i < end) await one(next(i++));
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, end - i) }, lane));
+    if (checkpoints > 0) marks.push({ calls: end, ...memory() });
   }
   return { seconds: (performance.now() - start) / 1000, outcomes, checkpoints: marks };
 }
@@ -68,11 +69,11 @@ serve({
     const r = await drive(n, n, () => token, { samples });
     return { ...r, ...msPercentiles(samples) };
   },
-  /** Every token of the file at once: the verifier's own cap decides how many reach the apiserver. */
-  async distinct({ tokensFile }) {
+  /** Every token of the file, `concurrency` at a time: the verifier's own cap decides how many reach the apiserver. */
+  async distinct({ tokensFile, concurrency }) {
     const tokens = JSON.parse(readFileSync(tokensFile, 'utf8'));
     const samples = new SampleBuffer(tokens.length);
-    const r = await drive(tokens.length, tokens.length, (i) => tokens[i], { samples });
+    const r = await drive(tokens.length, concurrency, (i) => tokens[i], { samples });
     return { ...r, ...msPercentiles(samples) };
   },
   /** `count` never-valid tokens of the given kinds, made in this process. */
