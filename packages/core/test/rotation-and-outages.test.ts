@@ -158,4 +158,21 @@ describe('issuer outages', () => {
     await v.verifyToken(mint(key)).catch(() => {});
     expect(api.counts.total).toBe(2);
   });
+
+  it("honours the issuer's Retry-After before fetching again", async () => {
+    const key = makeKey('RS256');
+    const { api, v, clock, mint } = await setup([key]);
+    api.fault = { kind: 'status', status: 429, retryAfter: '30' };
+    await expect(v.verifyToken(mint(key))).rejects.toMatchObject({
+      code: 'issuer_unavailable',
+      retryAfter: 30,
+    });
+    clock.ms += 20_000;
+    await expect(v.verifyToken(mint(key))).rejects.toMatchObject({ code: 'issuer_unavailable' });
+    expect(api.counts.total).toBe(1);
+    api.fault = { kind: 'none' };
+    clock.ms += 11_000;
+    await expect(v.verifyToken(mint(key))).resolves.toBeDefined();
+    expect(api.counts.total).toBe(3);
+  });
 });

@@ -83,6 +83,7 @@ interface HeldKeys {
 
 const FIRST_BACKOFF_MS = 1000;
 const MAX_RETRY_AFTER_S = 300;
+const MAX_HONOURED_RETRY_AFTER_S = 60;
 
 /**
  * Keys fetched from an issuer, kept fresh: refreshed when `max-age` runs out (in the background
@@ -219,8 +220,13 @@ export class RemoteKeySet implements KeySet {
         this.#refreshing = undefined;
         const failure = error instanceof FetchError ? error : new FetchError(String(error));
         this.#lastError = failure;
-        this.#retryAt = this.#now() + this.#backoff;
-        this.#schedule(this.#backoff);
+        // A server's Retry-After (429/503) is honoured, within reason.
+        const wait = Math.max(
+          this.#backoff,
+          Math.min(failure.retryAfter ?? 0, MAX_HONOURED_RETRY_AFTER_S) * 1000,
+        );
+        this.#retryAt = this.#now() + wait;
+        this.#schedule(wait);
         this.#backoff = Math.min(this.#backoff * 2, Math.max(this.#timing.cooldown * 1000, FIRST_BACKOFF_MS));
         this.#logger?.warn(
           { jwks: this.label, reason: failure.message },
