@@ -40,3 +40,11 @@ export type {
   WebhookServiceRef,
 } from './types.js';
 export { webhookAudience } from './webhook-audience.js';
+export {
+  type AdmissionReviewOptions,
+  admissionReview,
+  type CallWebhookOptions,
+  type GroupVersionKind,
+  type GroupVersionResource,
+  type WebhookResponse,
+} from './webhook-call.js';

@@ -42,6 +42,7 @@ import type {
   TestApiserverOptions,
   TestUser,
 } from './types.js';
+import { type CallWebhookOptions, callWebhook, type WebhookResponse } from './webhook-call.js';
 
 const OBJECT_KINDS: readonly ObjectKind[] = [
   'ServiceAccount',
@@ -387,6 +388,23 @@ export class TestApiserver {
       ipAddresses: options.ipAddresses ?? ['127.0.0.1', '::1'],
       usage: 'server',
     });
+  }
+
+  // ---- calling the webhook under test -----------------------------------------------------
+
+  /**
+   * Calls a webhook the way kube-apiserver does (headers and `?timeout=` as recorded from a real
+   * admission call), trusting the kit's CA unless `ca` is given.
+   *
+   * @example
+   * const res = await api.callWebhook('https://127.0.0.1:8443/validate', {
+   *   token: await api.mintWebhookToken({ webhook, audience: 'https://127.0.0.1:8443/validate' }),
+   *   body: admissionReview({ kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+   *     resource: { group: 'apps', version: 'v1', resource: 'deployments' }, namespace: 'demo', name: 'web' }),
+   * });
+   */
+  callWebhook(url: string, options: CallWebhookOptions): Promise<WebhookResponse> {
+    return callWebhook(url, { ...options, ca: options.ca ?? this.ca });
   }
 
   // ---- observing and breaking --------------------------------------------------------------
