@@ -30,6 +30,11 @@ export interface HttpAuthenticator<Request = unknown> {
   readonly ownsVerifier: boolean;
   /** How rejections are rendered. */
   readonly respond: RespondMode;
+  /**
+   * True when authenticating reads the parsed body (the AdmissionReview), so an adapter whose
+   * framework parses bodies after its authentication hook must run later (Fastify: `preHandler`).
+   */
+  readonly readsBody: boolean;
   /** Verifies the request; never rejects (every failure is an outcome with its response). */
   authenticate(request: RequestLike, original: Request): Promise<AuthenticationOutcome>;
   /** Resolves once the verifier's keys are loaded; for readiness probes. */
@@ -94,6 +99,7 @@ export function createHttpAuthenticator<Request = unknown>(
     verifier,
     ownsVerifier,
     respond,
+    readsBody: respond === 'admission-review',
     authenticate,
     ready: () => verifier.ready(),
     close: () => {

@@ -1,0 +1,79 @@
+import {
+  type ApiserverIdentity,
+  ApiserverTokenConfigError,
+  createHttpAuthenticator,
+  type VerifyApiserverTokenOptions,
+} from '@apiserver-token/core';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The verified kube-apiserver identity, set by the `fastifyApiserverToken` plugin before the
+     * route handler runs. `undefined` on routes the plugin does not guard.
+     */
+    apiserver?: ApiserverIdentity;
+  }
+}
+
+/** Options of {@link fastifyApiserverToken}. */
+export interface FastifyApiserverTokenOptions extends VerifyApiserverTokenOptions<FastifyRequest> {
+  /**
+   * The request hook that authenticates.
+   * - `'onRequest'`: before the body is read, so an unauthenticated caller costs no parsing.
+   * - `'preHandler'`: after the body is parsed and validated; needed when authenticating reads
+   *   the AdmissionReview (`respond: 'admission-review'`).
+   *
+   * Default: `'preHandler'` when the body is needed, else `'onRequest'`.
+   */
+  hook?: 'onRequest' | 'preHandler';
+}
+
+async function plugin(fastify: FastifyInstance, options: FastifyApiserverTokenOptions): Promise<void> {
+  const { hook: hookOption, ...rest } = options;
+  if (hookOption !== undefined && hookOption !== 'onRequest' && hookOption !== 'preHandler') {
+    throw new ApiserverTokenConfigError(
+      'hook',
+      `expected 'onRequest' or 'preHandler', got ${JSON.stringify(String(hookOption))}`,
+    );
+  }
+  const authenticator = createHttpAuthenticator<FastifyRequest>(rest);
+  const hook = hookOption ?? (authenticator.readsBody ? 'preHandler' : 'onRequest');
+  // Declared up front so every request object has the same shape; `undefined` keeps the type honest.
+  if (!fastify.hasRequestDecorator('apiserver')) fastify.decorateRequest('apiserver', undefined);
+  fastify.addHook(hook, async (request: FastifyRequest, reply: FastifyReply) => {
+    const { raw } = request;
+    const outcome = await authenticator.authenticate(
+      { headers: raw.headers, rawHeaders: raw.rawHeaders, body: request.body, socket: raw.socket },
+      request,
+    );
+    if (outcome.ok) {
+      request.apiserver = outcome.identity;
+      return;
+    }
+    return reply.code(outcome.response.status).headers(outcome.response.headers).send(outcome.response.body);
+  });
+  fastify.addHook('onClose', () => authenticator.close());
+}
+
+/**
+ * Fastify plugin (Fastify 4 and 5) that lets a request through only if it carries a valid token
+ * from a kube-apiserver, and sets `request.apiserver` to the caller's identity.
+ *
+ * Register it on the app to guard every route, or inside an encapsulated scope (`app.register(async
+ * (scope) => { … })`) to guard only that scope's routes. Options are those of `createVerifier()`
+ * plus the adapter's; each can also come from an `APISERVER_TOKEN_*` variable. Bad options make
+ * `register` (and so `ready()`/`listen()`) fail with an `ApiserverTokenConfigError`. A verifier the
+ * plugin created is closed when Fastify closes; one passed as `verifier` is left open.
+ *
+ * @example
+ * ```ts
+ * await app.register(fastifyApiserverToken, { audience: 'https://my-webhook.my-ns.svc:443/convert' });
+ * app.post('/convert', async (request) => { request.log.info({ caller: request.apiserver?.username }); … });
+ * ```
+ */
+export const fastifyApiserverToken: FastifyPluginAsync<FastifyApiserverTokenOptions> = fp(plugin, {
+  fastify: '4.x || 5.x',
+  name: '@apiserver-token/fastify',
+});

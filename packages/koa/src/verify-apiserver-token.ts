@@ -1,0 +1,108 @@
+import {
+  type ApiserverIdentity,
+  ApiserverTokenConfigError,
+  type ApiserverTokenVerifier,
+  createHttpAuthenticator,
+  type VerifyApiserverTokenOptions,
+} from '@apiserver-token/core';
+import type { Context, Middleware, Next } from 'koa';
+
+/**
+ * What the middleware adds to `ctx.state`. Koa apps with their own state type opt in with
+ * `new Koa<ApiserverState & MyState>()`; apps on Koa's `DefaultState` get it through the
+ * augmentation below.
+ */
+export interface ApiserverState {
+  /**
+   * The verified kube-apiserver identity, set by `verifyApiserverToken()` before `next()` runs.
+   * `undefined` on routes the middleware does not guard.
+   */
+  apiserver?: ApiserverIdentity;
+}
+
+declare module 'koa' {
+  interface DefaultState extends ApiserverState {}
+}
+
+/** Options of {@link verifyApiserverToken}. */
+export interface KoaVerifyApiserverTokenOptions extends VerifyApiserverTokenOptions<Context> {
+  /**
+   * What to do with a rejection.
+   * - `'respond'`: send it (see `respond`): 401 + `WWW-Authenticate`, 403, or 503 +
+   *   `Retry-After`, with a JSON body `{ error, error_description }` that never echoes the token.
+   * - `'throw'`: throw it for the app's error handling (an upstream `try { await next() }` or
+   *   `app.on('error')`). The error is an `ApiserverTokenError` carrying `status`, `statusCode`
+   *   and `headers`, which Koa's default handler uses without exposing the message; anything
+   *   else is unexpected and should become a 503.
+   *
+   * Default: `'respond'`.
+   */
+  errors?: 'respond' | 'throw';
+}
+
+/** The middleware, with the verifier it uses. */
+export interface ApiserverTokenMiddleware extends Middleware<ApiserverState> {
+  /** The verifier in use; share it with other apps through `verifyApiserverToken({ verifier })`. */
+  readonly verifier: ApiserverTokenVerifier;
+  /** Resolves once keys are loaded; await it before reporting ready. */
+  ready(): Promise<void>;
+  /** Closes the verifier if this middleware created it (a verifier passed in is left open). Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Koa middleware (Koa 2 and 3) that lets a request through only if it carries a valid token
+ * from a kube-apiserver, and sets `ctx.state.apiserver` to the caller's identity.
+ *
+ * Options are those of `createVerifier()` plus the adapter's; each can also come from an
+ * `APISERVER_TOKEN_*` variable, so `verifyApiserverToken()` works in a configured pod. Bad
+ * options throw an `ApiserverTokenConfigError` here, not on the first request. Admission
+ * checks and `respond: 'admission-review'` read the AdmissionReview from `ctx.request.body`:
+ * mount a JSON body parser before this middleware.
+ *
+ * @example
+ * ```ts
+ * app.use(bodyParser());
+ * app.use(verifyApiserverToken({ audience: 'https://my-webhook.my-ns.svc:443/validate' }));
+ * app.use((ctx) => { console.log(ctx.state.apiserver?.username); ... });
+ * ```
+ */
+export function verifyApiserverToken(options: KoaVerifyApiserverTokenOptions = {}): ApiserverTokenMiddleware {
+  if (typeof options !== 'object' || options === null) {
+    throw new ApiserverTokenConfigError(
+      'options',
+      'expected an options object, or nothing to read the environment',
+    );
+  }
+  const { errors = 'respond', ...rest } = options;
+  if (errors !== 'respond' && errors !== 'throw') {
+    throw new ApiserverTokenConfigError(
+      'errors',
+      `expected 'respond' or 'throw', got ${JSON.stringify(String(errors))}`,
+    );
+  }
+  const authenticator = createHttpAuthenticator<Context>(rest);
+
+  const middleware = async (ctx: Context, next: Next): Promise<void> => {
+    const { req } = ctx;
+    const body = (ctx.request as { body?: unknown }).body;
+    const outcome = await authenticator.authenticate(
+      { headers: req.headers, rawHeaders: req.rawHeaders, body, socket: req.socket },
+      ctx,
+    );
+    if (outcome.ok) {
+      (ctx.state as ApiserverState).apiserver = outcome.identity;
+      return next();
+    }
+    if (errors === 'throw') throw outcome.error;
+    ctx.status = outcome.response.status;
+    ctx.set(outcome.response.headers);
+    ctx.body = outcome.response.body;
+  };
+
+  return Object.assign(middleware, {
+    verifier: authenticator.verifier,
+    ready: authenticator.ready,
+    close: authenticator.close,
+  });
+}
