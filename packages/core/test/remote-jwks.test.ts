@@ -52,7 +52,7 @@ describe('discovery and JWKS over HTTPS', () => {
 
   it('fetches an explicit JWKS URL with the CA from a file, without discovery', async () => {
     const api = await server();
-    const caFile = join(testTls().dir, 'server-ca.crt');
+    const caFile = join((await testTls()).dir, 'server-ca.crt');
     const v = verifier({
       issuer: 'https://kubernetes.default.svc.cluster.local',
       jwks: { uri: `${api.url}/openid/v1/jwks`, caFile },
@@ -65,7 +65,7 @@ describe('discovery and JWKS over HTTPS', () => {
 
   it('refuses a server whose certificate the CA does not sign: 503 issuer_unavailable, never an accept', async () => {
     const api = await server();
-    const v = verifier({ issuer: api.issuer, jwks: { ca: testTls('other').ca } });
+    const v = verifier({ issuer: api.issuer, jwks: { ca: (await testTls('other')).ca } });
     await expect(v.ready()).rejects.toMatchObject({ code: 'issuer_unavailable', status: 503 });
     await expect(v.verifyToken(tokenFor(api.issuer))).rejects.toMatchObject({ code: 'issuer_unavailable' });
   });

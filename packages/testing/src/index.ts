@@ -10,6 +10,8 @@ export type { UserInfo } from './auth/users.js';
 export { tamper as tamperToken } from './jwt/minter.js';
 export { keyIdOf } from './keys/signing-key.js';
 export { type KubeconfigUser, startTestApiserver, TestApiserver } from './test-apiserver.js';
+export type { TestCertificates, TestCertificatesOptions } from './tls/test-certificates.js';
+export { createTestCertificates } from './tls/test-certificates.js';
 export type {
   AccessAttributes,
   AccessDecision,

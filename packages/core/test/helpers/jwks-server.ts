@@ -45,7 +45,7 @@ export async function startJwksServer(
   } = {},
 ): Promise<JwksServer> {
   const sockets = new Set<Socket>();
-  const tls = options.tls === false ? undefined : testTls();
+  const tls = options.tls === false ? undefined : await testTls();
   const state: JwksServer = {
     url: '',
     issuer: '',

@@ -1,95 +1,17 @@
 /**
  * A real HTTPS server on 127.0.0.1 that answers `POST /apis/authentication.k8s.io/v1/tokenreviews`
- * as a test tells it to, with its own CA (made by the `openssl` CLI) and a kubeconfig pointing at
+ * as a test tells it to, with its own CA (made by the testing kit) and a kubeconfig pointing at
  * it, so that the real `@kubernetes/client-node` talks to it exactly as to a kube-apiserver.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testTls } from './tls.js';
 
 export const TOKENREVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
-
-export interface TestTls {
-  caPem: string;
-  keyPem: string;
-  certPem: string;
-}
-
-let tls: TestTls | undefined;
-
-/** A CA and a 127.0.0.1/localhost server certificate, made once per test process. */
-export function testTls(): TestTls {
-  if (tls) return tls;
-  const dir = mkdtempSync(join(tmpdir(), 'review-tls-'));
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=review-test-ca',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  );
-  run(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-  );
-  writeFileSync(
-    join(dir, 'ext.cnf'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
-  );
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-out',
-    'server.crt',
-    '-extfile',
-    'ext.cnf',
-  );
-  tls = {
-    caPem: readFileSync(join(dir, 'ca.crt'), 'utf8'),
-    keyPem: readFileSync(join(dir, 'server.key'), 'utf8'),
-    certPem: readFileSync(join(dir, 'server.crt'), 'utf8'),
-  };
-  rmSync(dir, { recursive: true, force: true });
-  return tls;
-}
 
 /** One request the server received. */
 export interface ReceivedReview {
@@ -185,7 +107,7 @@ export function writeKubeconfig(
 }
 
 export async function startReviewServer(handler: ReviewHandler): Promise<ReviewServer> {
-  const { caPem, keyPem, certPem } = testTls();
+  const { ca: caPem, key: keyPem, cert: certPem } = await testTls();
   const dir = mkdtempSync(join(tmpdir(), 'review-server-'));
   const sockets = new Set<Socket>();
   let inFlight = 0;
