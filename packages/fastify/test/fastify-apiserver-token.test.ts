@@ -323,7 +323,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
     }
   });
 
-  it('closes the verifier it created when Fastify closes, and leaves a shared one open', async () => {
+  it('leaves a shared verifier open when Fastify closes', async () => {
     const verifier = createVerifier(options);
     const app = await scopedApp({ verifier });
     const token = await mint();
@@ -331,7 +331,6 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
       200,
     );
     await app.close();
-    // The shared verifier still works after the app that used it closed.
     await expect(verifier.verify({ headers: bearer(token) })).resolves.toMatchObject({ verifiedBy: 'jwks' });
     await verifier.close();
     await expect(verifier.verify({ headers: bearer(token) })).rejects.toThrow();
