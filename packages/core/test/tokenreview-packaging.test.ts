@@ -28,7 +28,6 @@ function app(name: string, withClientNode: boolean): string {
   mkdirSync(join(modules, '@apiserver-token', 'core'), { recursive: true });
   cpSync(join(dir, 'dist'), join(modules, '@apiserver-token', 'core', 'dist'), { recursive: true });
   cpSync(join(coreDir, 'package.json'), join(modules, '@apiserver-token', 'core', 'package.json'));
-  symlinkSync(packageDir('jose'), join(modules, 'jose'));
   symlinkSync(packageDir('lru-cache'), join(modules, 'lru-cache'));
   if (withClientNode) {
     mkdirSync(join(modules, '@kubernetes'));
