@@ -26,6 +26,9 @@ export type ApiserverTokenErrorCode =
   | 'revoked'
   | 'forbidden'
   | 'attestation_mismatch'
+  | 'invalid_client_certificate'
+  | 'malformed_admission_review'
+  | 'admission_review_too_large'
   | 'issuer_unavailable'
   | 'apiserver_unavailable';
 
@@ -44,8 +47,11 @@ export interface ApiserverTokenErrorOptions {
 export abstract class ApiserverTokenError extends Error {
   /** Stable code, one of {@link ApiserverTokenErrorCode}. */
   abstract readonly code: ApiserverTokenErrorCode;
-  /** HTTP status an adapter renders: 401, 403 or 503. */
-  abstract readonly status: 401 | 403 | 503;
+  /**
+   * HTTP status an adapter renders: 401, 403 or 503; 400 and 413 only for an unreadable or
+   * oversized AdmissionReview in admission mode.
+   */
+  abstract readonly status: 400 | 401 | 403 | 413 | 503;
   /** Generic text safe to show the caller; never names the failed check. */
   abstract readonly description: string;
   /** Seconds a client should wait before retrying, for 503 errors. */
@@ -70,6 +76,7 @@ export abstract class ApiserverTokenError extends Error {
     if (this.status === 403) {
       return { 'www-authenticate': 'Bearer error="insufficient_scope"' };
     }
+    if (this.status !== 503) return {};
     return { 'retry-after': String(this.retryAfter ?? 5) };
   }
 
@@ -167,6 +174,26 @@ export class ForbiddenIdentityError extends ForbiddenError {
 export class AttestationMismatchError extends ForbiddenError {
   readonly code = 'attestation_mismatch' as const;
   override readonly description = 'the token is not attested for this request';
+}
+/**
+ * A client certificate was required (`clientCertificate.mode: 'require'`) but none was presented,
+ * or the one presented does not verify against the configured CA.
+ */
+export class InvalidClientCertificateError extends UnauthorizedError {
+  readonly code = 'invalid_client_certificate' as const;
+  override readonly description = 'a valid client certificate is required';
+}
+/** Admission mode: the body is not a readable `admission.k8s.io` AdmissionReview (bad JSON, missing `request.resource`). */
+export class MalformedAdmissionReviewError extends ApiserverTokenError {
+  readonly code = 'malformed_admission_review' as const;
+  readonly status = 400 as const;
+  readonly description = 'the request body is not a valid AdmissionReview';
+}
+/** Admission mode: the body is larger than `admission.maxBodyBytes`. */
+export class AdmissionReviewTooLargeError extends ApiserverTokenError {
+  readonly code = 'admission_review_too_large' as const;
+  readonly status = 413 as const;
+  readonly description = 'the request body is too large';
 }
 /** The issuer's discovery document or JWKS cannot be fetched and no usable key is held. */
 export class IssuerUnavailableError extends UnavailableError {

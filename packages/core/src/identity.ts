@@ -40,6 +40,18 @@ export interface Attestations {
   admissionReviewAPIGroups?: string[];
 }
 
+/** A verified client certificate (`clientCertificate` option): the TLS peer's leaf certificate. */
+export interface ClientCertificateInfo {
+  /** Subject CN: the username Kubernetes derives from the certificate. */
+  commonName: string;
+  /** Subject O values: the groups. */
+  organizations: string[];
+  /** SHA-256 fingerprint of the DER certificate, colon-separated hex as Node prints it. */
+  fingerprint256: string;
+  /** End of the certificate's validity. */
+  validTo: Date;
+}
+
 /**
  * The originating identity of a request, attached by the adapters to
  * `req.apiserver` (Express), `ctx.state.apiserver` (Koa) or `request.apiserver` (Fastify).
@@ -71,8 +83,14 @@ export interface ApiserverIdentity {
   expiresAt?: Date;
   /** Token `kubernetes.io.warnafter`: the kubelet would have refreshed the token by then. */
   staleAfter?: Date;
+  /**
+   * The client certificate the TLS peer presented and that was verified (`clientCertificate`
+   * option). With `verifiedBy: 'client-certificate'` it is the only credential; with
+   * `clientCertificate.mode: 'require'` it accompanies the token identity.
+   */
+  clientCertificate?: ClientCertificateInfo;
   /** How the identity was verified. */
   verifiedBy: VerifiedBy;
-  /** Short, non-reversible fingerprint of the token; safe to log. */
+  /** Short, non-reversible fingerprint of the token (of the certificate for `client-certificate`); safe to log. */
   tokenFingerprint: string;
 }

@@ -1,8 +1,12 @@
+export type { AdmissionOptions, WebhookConfigurationKind } from './admission/options.js';
+export { type WebhookClientConfig, webhookAudience } from './admission/webhook-audience.js';
+export type { ClientCertificateOptions } from './client-certificate/options.js';
 export type {
   ApiserverTokenErrorCode,
   ApiserverTokenErrorOptions,
 } from './errors.js';
 export {
+  AdmissionReviewTooLargeError,
   AlgorithmNotAllowedError,
   ApiserverTokenConfigError,
   ApiserverTokenError,
@@ -10,11 +14,13 @@ export {
   AttestationMismatchError,
   AudienceMismatchError,
   ForbiddenIdentityError,
+  InvalidClientCertificateError,
   InvalidSignatureError,
   IssuedInFutureError,
   IssuerUnavailableError,
   isApiserverTokenError,
   LegacyTokenError,
+  MalformedAdmissionReviewError,
   MalformedAuthorizationError,
   MalformedTokenError,
   MissingTokenError,
@@ -42,6 +48,7 @@ export type {
   Attestations,
   BoundObject,
   BoundObjectKind,
+  ClientCertificateInfo,
   ServiceAccountRef,
   VerifiedBy,
 } from './identity.js';
@@ -57,6 +64,13 @@ export type {
   VerifierMode,
   VerifierOptions,
 } from './options.js';
+export type {
+  PolicyOptions,
+  SubjectAccessReviewAttributes,
+  SubjectAccessReviewNonResourceAttributes,
+  SubjectAccessReviewOptions,
+  SubjectAccessReviewResourceAttributes,
+} from './policy/options.js';
 export type { KubeConfigLike } from './tokenreview/client-node.js';
 export type { TokenReviewBackoffOptions, TokenReviewOptions } from './tokenreview/options.js';
 export { createVerifier } from './verifier/create-verifier.js';

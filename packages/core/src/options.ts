@@ -5,7 +5,10 @@
  *
  * @packageDocumentation
  */
+import type { AdmissionOptions } from './admission/options.js';
+import type { ClientCertificateOptions } from './client-certificate/options.js';
 import type { Logger } from './logger.js';
+import type { PolicyOptions } from './policy/options.js';
 import type { KubeConfigLike } from './tokenreview/client-node.js';
 import type { TokenReviewOptions } from './tokenreview/options.js';
 
@@ -210,4 +213,22 @@ export interface VerifierOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** In-cluster locations, or `false` to never use in-cluster defaults. Default: the standard pod paths. */
   inCluster?: InClusterOptions | false;
+  /**
+   * Who may call, once authenticated: allow-lists (service accounts, usernames, groups,
+   * namespaces), a predicate, a SubjectAccessReview. Every configured part must allow; evaluated
+   * on every request, cached tokens included. Env: `APISERVER_TOKEN_ALLOWED_*`. Default: none
+   * (every verified caller is allowed).
+   */
+  policy?: PolicyOptions;
+  /**
+   * Admission-aware verification (KEP-6060): `true` or its options. Reads each request's
+   * AdmissionReview and checks a webhook-bound token's attested API groups (and, optionally, its
+   * webhook configuration) against it. Env: `APISERVER_TOKEN_ADMISSION`. Default: off.
+   */
+  admission?: boolean | AdmissionOptions;
+  /**
+   * Client certificates on a TLS server, instead of (`'accept'`) or in addition to (`'require'`)
+   * the bearer token. Env: `APISERVER_TOKEN_CLIENT_CERTIFICATE`. Default: off.
+   */
+  clientCertificate?: ClientCertificateOptions;
 }

@@ -50,9 +50,10 @@ export interface ApiserverTokenMiddleware extends RequestHandler {
  *
  * Options are those of `createVerifier()` plus the adapter's; each can also come from an
  * `APISERVER_TOKEN_*` variable, so `verifyApiserverToken()` works in a configured pod. Bad
- * options throw an `ApiserverTokenConfigError` here, not on the first request. Admission
- * checks and `respond: 'admission-review'` read the AdmissionReview: mount `express.json()`
- * before this middleware.
+ * options throw an `ApiserverTokenConfigError` here, not on the first request. With
+ * `admission` on, the AdmissionReview is read from `req.body` when `express.json()` ran, else
+ * from the request itself (capped at `admission.maxBodyBytes`) and then set as `req.body`;
+ * `respond: 'admission-review'` alone needs `express.json()` before this middleware.
  *
  * @example
  * ```ts
@@ -82,11 +83,13 @@ export function verifyApiserverToken(
     let forwarded = false;
     authenticator
       .authenticate(
-        { headers: req.headers, rawHeaders: req.rawHeaders, body: req.body, socket: req.socket },
+        { headers: req.headers, rawHeaders: req.rawHeaders, body: req.body, socket: req.socket, stream: req },
         req,
       )
       .then((outcome) => {
         if (outcome.ok) {
+          // Admission mode read the AdmissionReview itself (no body parser ran): hand it on.
+          if (outcome.body !== undefined) req.body = outcome.body;
           req.apiserver = outcome.identity;
           forwarded = true;
           next();

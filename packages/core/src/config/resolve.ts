@@ -1,4 +1,9 @@
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { type ResolvedAdmission, resolveAdmissionOptions } from '../admission/options.js';
+import {
+  type ResolvedClientCertificate,
+  resolveClientCertificateOptions,
+} from '../client-certificate/options.js';
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { FetchSettings } from '../jwks/fetch-json.js';
 import { type ImportedKey, importKeySet } from '../jwks/import-jwk.js';
@@ -6,6 +11,7 @@ import type { KeySetTiming } from '../jwks/key-set.js';
 import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../jwt/algorithms.js';
 import { type Logger, safeLogger } from '../logger.js';
 import type { JwksOptions, JwsAlgorithm, VerifierMode, VerifierOptions } from '../options.js';
+import { type ResolvedPolicy, resolvePolicyOptions } from '../policy/options.js';
 import { assertClientNodeInstalled } from '../tokenreview/client-node.js';
 import {
   type InClusterLocations,
@@ -56,6 +62,12 @@ export interface ResolvedConfig {
   /** tokenreview/hybrid: where `'in-cluster'` credentials are read, or false. */
   inClusterLocations: InClusterLocations | false;
   env: Readonly<Record<string, string | undefined>>;
+  /** The authorization policy, when one is configured. */
+  policy: ResolvedPolicy | undefined;
+  /** Admission mode (KEP-6060), when on. */
+  admission: ResolvedAdmission | undefined;
+  /** Client-certificate authentication, when on. */
+  clientCertificate: ResolvedClientCertificate | undefined;
 }
 
 const fail = (field: string, problem: string): never => {
@@ -350,6 +362,24 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   const reviewIssuers =
     mode === 'tokenreview' ? (stringList(options.issuer, 'issuer') ?? envList(env, 'ISSUER') ?? []) : [];
 
+  const policy = resolvePolicyOptions(options.policy, env);
+  if (policy?.subjectAccessReview !== undefined) {
+    assertClientNodeInstalled('policy.subjectAccessReview');
+    // No silent fallback to ~/.kube/config or localhost for an authorization decision.
+    const inPod =
+      inClusterLocations !== false &&
+      !!env.KUBERNETES_SERVICE_HOST &&
+      existsSync(inClusterLocations.tokenPath);
+    if (kubeconfig === undefined && !env.KUBECONFIG && !inPod) {
+      fail(
+        'policy.subjectAccessReview',
+        `needs apiserver credentials: set \`kubeconfig\` (or ${ENV_PREFIX}KUBECONFIG) to a kubeconfig path or 'in-cluster'`,
+      );
+    }
+  }
+  const admission = resolveAdmissionOptions(options.admission, env);
+  const clientCertificate = resolveClientCertificateOptions(options.clientCertificate, env);
+
   const keySets = mode === 'tokenreview' ? [] : resolveKeySets(options, env);
   const inCluster = keySets.some((set) => set.issuers === undefined);
   return {
@@ -369,6 +399,9 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     reviewIssuers,
     inClusterLocations,
     env,
+    policy,
+    admission,
+    clientCertificate,
   };
 }
 

@@ -1,3 +1,4 @@
+import { readAdmissionBody } from '../admission/read-body.js';
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 import type { VerifierOptions } from '../options.js';
@@ -9,7 +10,15 @@ import { type ErrorResponse, renderError } from './render-error.js';
 
 /** The result of authenticating one request. */
 export type AuthenticationOutcome =
-  | { ok: true; identity: ApiserverIdentity }
+  | {
+      ok: true;
+      identity: ApiserverIdentity;
+      /**
+       * Admission mode, when the AdmissionReview was read from the request stream (no body parser
+       * ran): the parsed body, for the adapter to hand to the handler (`req.body`, `ctx.request.body`).
+       */
+      body?: unknown;
+    }
   | {
       ok: false;
       /** What was thrown: an `ApiserverTokenError`, or an unexpected error (rendered as 503). */
@@ -66,7 +75,6 @@ export function createHttpAuthenticator<Request = unknown>(
   }
   const { verifier: given, respond: respondOption, onVerified, onRejected, ...verifierOptions } = options;
   const env = verifierOptions.env ?? process.env;
-  const respond = parseRespond(respondOption ?? env['APISERVER_TOKEN_RESPOND']);
   if (onVerified !== undefined && typeof onVerified !== 'function') {
     throw new ApiserverTokenConfigError('onVerified', 'expected a function');
   }
@@ -75,12 +83,24 @@ export function createHttpAuthenticator<Request = unknown>(
   }
   const verifier = resolveVerifier(given, verifierOptions);
   const ownsVerifier = given === undefined;
+  // Admission mode answers with AdmissionReview denials unless told otherwise.
+  const admission = verifier.admission;
+  const respond = parseRespond(respondOption ?? env['APISERVER_TOKEN_RESPOND'] ?? admission?.respond);
 
   async function authenticate(request: RequestLike, original: Request): Promise<AuthenticationOutcome> {
+    let parsedFromStream = false;
     try {
+      if (admission !== undefined) {
+        // Read once here, before verifying, so that a failure can still echo the review's uid.
+        const read = await readAdmissionBody(request, admission.maxBodyBytes);
+        if (read.fromStream) {
+          parsedFromStream = true;
+          request = { ...request, body: read.body, stream: undefined };
+        }
+      }
       const identity = await verifier.verify(request);
       if (onVerified !== undefined) await onVerified(identity, original);
-      return { ok: true, identity };
+      return parsedFromStream ? { ok: true, identity, body: request.body } : { ok: true, identity };
     } catch (error) {
       if (onRejected !== undefined) {
         try {
@@ -99,7 +119,7 @@ export function createHttpAuthenticator<Request = unknown>(
     verifier,
     ownsVerifier,
     respond,
-    readsBody: respond === 'admission-review',
+    readsBody: respond === 'admission-review' || admission !== undefined,
     authenticate,
     ready: () => verifier.ready(),
     close: () => {

@@ -19,6 +19,9 @@ const CODES = {
   revoked: true,
   forbidden: true,
   attestation_mismatch: true,
+  invalid_client_certificate: true,
+  malformed_admission_review: true,
+  admission_review_too_large: true,
   issuer_unavailable: true,
   apiserver_unavailable: true,
 } satisfies Record<ApiserverTokenErrorCode, true>;
@@ -26,7 +29,7 @@ const CODES = {
 /** The fields of an {@link ApiserverTokenError} the HTTP layer reads. */
 export interface RecognizedError {
   code: ApiserverTokenErrorCode;
-  status: 401 | 403 | 503;
+  status: 400 | 401 | 403 | 413 | 503;
   description: string;
   headers: Record<string, string>;
   retryAfter: number | undefined;
@@ -53,7 +56,8 @@ export function recognizeError(value: unknown): RecognizedError | undefined {
   const candidate = value as Partial<Record<keyof RecognizedError, unknown>>;
   const { code, status, description } = candidate;
   if (typeof code !== 'string' || !Object.hasOwn(CODES, code)) return undefined;
-  if (status !== 401 && status !== 403 && status !== 503) return undefined;
+  if (status !== 400 && status !== 401 && status !== 403 && status !== 413 && status !== 503)
+    return undefined;
   if (typeof description !== 'string') return undefined;
   const headers: Record<string, string> = {};
   if (typeof candidate.headers === 'object' && candidate.headers !== null) {

@@ -14,8 +14,8 @@ export interface AdmissionDenialBody {
     /** A `metav1.Status`; kube-apiserver shows `message` to the user whose request was denied. */
     status: {
       status: 'Failure';
-      code: 401 | 403 | 503;
-      reason: 'Unauthorized' | 'Forbidden' | 'ServiceUnavailable';
+      code: 400 | 401 | 403 | 413 | 503;
+      reason: 'BadRequest' | 'Unauthorized' | 'Forbidden' | 'RequestEntityTooLarge' | 'ServiceUnavailable';
       message: string;
     };
   };
@@ -30,7 +30,13 @@ export interface AdmissionDenialResponse {
   body: AdmissionDenialBody;
 }
 
-const REASONS = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'ServiceUnavailable' } as const;
+const REASONS = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  413: 'RequestEntityTooLarge',
+  503: 'ServiceUnavailable',
+} as const;
 
 /** Longest `request.uid` echoed; Kubernetes uids are 36 characters. */
 const MAX_UID_LENGTH = 128;

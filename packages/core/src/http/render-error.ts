@@ -17,8 +17,11 @@ export interface ErrorResponseBody {
 
 /** A ready-to-send HTTP error response. */
 export interface ErrorResponse {
-  /** 401 (bad or missing token), 403 (authentic but not allowed) or 503 (cannot verify now; also every unexpected error). */
-  status: 401 | 403 | 503;
+  /**
+   * 401 (bad or missing token), 403 (authentic but not allowed) or 503 (cannot verify now; also
+   * every unexpected error); in admission mode 400 (not an AdmissionReview) or 413 (body too large).
+   */
+  status: 400 | 401 | 403 | 413 | 503;
   /**
    * Lower-case header names: `www-authenticate` (401, 403), `retry-after` in seconds (503),
    * `cache-control: no-store` and `content-type: application/json; charset=utf-8` (always).
@@ -68,7 +71,7 @@ export function renderError(error: unknown): ErrorResponse {
   const ownHeaders = known.headers;
   if (known.status === 503) {
     headers['retry-after'] = retryAfterSeconds(ownHeaders['retry-after'], known.retryAfter);
-  } else {
+  } else if (known.status === 401 || known.status === 403) {
     const challenge = ownHeaders['www-authenticate'];
     headers['www-authenticate'] =
       challenge !== undefined && SAFE_HEADER_VALUE.test(challenge)

@@ -72,9 +72,13 @@ function statusMessage(body: unknown): string {
  * Classify what a client call threw: an HTTP error status from the apiserver (client-node's
  * `ApiException`, with a numeric `code`), our timeout, or a transport error.
  */
-export function classifyAttemptFailure(error: unknown, nowMs: number): AttemptFailure {
+export function classifyAttemptFailure(
+  error: unknown,
+  nowMs: number,
+  what: 'TokenReview' | 'SubjectAccessReview' = 'TokenReview',
+): AttemptFailure {
   if (error instanceof AttemptTimeoutError)
-    return { retryable: false, reason: `TokenReview timed out: ${error.message}` };
+    return { retryable: false, reason: `${what} timed out: ${error.message}` };
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'number' && code >= 100 && code <= 599) {
     const detail = statusMessage((error as { body?: unknown }).body);
@@ -84,14 +88,14 @@ export function classifyAttemptFailure(error: unknown, nowMs: number): AttemptFa
         status: code,
         misconfiguration: true,
         reason:
-          `the apiserver refused our TokenReview with HTTP ${code}${detail}: the verifier's credentials are ` +
+          `the apiserver refused our ${what} with HTTP ${code}${detail}: the verifier's credentials are ` +
           'missing, invalid or lack permission (bind the ClusterRole system:auth-delegator to its service account)',
       };
     }
     const failure: AttemptFailure = {
       retryable: RETRYABLE_STATUSES.has(code),
       status: code,
-      reason: `the apiserver answered the TokenReview with HTTP ${code}${detail}`,
+      reason: `the apiserver answered the ${what} with HTTP ${code}${detail}`,
     };
     const retryAfterMs = parseRetryAfter(
       headerOf((error as { headers?: unknown }).headers, 'retry-after'),
@@ -104,5 +108,5 @@ export function classifyAttemptFailure(error: unknown, nowMs: number): AttemptFa
   const message = error instanceof Error ? error.message : String(error);
   const reset = codes.some((value) => RESET_CODES.has(value)) || /socket hang up/i.test(message);
   const label = codes[0] ?? (error instanceof Error ? error.name : 'error');
-  return { retryable: reset, reason: `TokenReview request failed (${label}): ${message.slice(0, 200)}` };
+  return { retryable: reset, reason: `${what} request failed (${label}): ${message.slice(0, 200)}` };
 }

@@ -22,6 +22,8 @@ export interface ClientNodeModule {
     loadFromOptions(options: unknown): void;
   };
   AuthenticationV1Api: unknown;
+  /** For SubjectAccessReviews (`policy.subjectAccessReview`). */
+  AuthorizationV1Api?: unknown;
 }
 
 const MISSING =

@@ -25,16 +25,38 @@ function eitherObservable<T>(value: T): EitherObservable<T> {
   return Object.assign(promise, { toPromise: () => promise });
 }
 
+/** Call-time options of a generated client-node API method. */
+export interface AbortableCallOptions {
+  middleware: Array<{
+    pre(context: RequestContextLike): EitherObservable<RequestContextLike>;
+    post<T>(response: T): EitherObservable<T>;
+  }>;
+  middlewareMergeStrategy: 'append';
+}
+
+/**
+ * Call-time options handing `signal` to the request through a middleware where the client
+ * supports it (client-node 1.x's `RequestContext.setSignal`); shared by every apiserver call.
+ */
+export function abortableCallOptions(signal: AbortSignal): AbortableCallOptions {
+  return {
+    middleware: [
+      {
+        pre(context) {
+          if (typeof context.setSignal === 'function') context.setSignal(signal);
+          return eitherObservable(context);
+        },
+        post: eitherObservable,
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
 interface AuthenticationApiLike {
   createTokenReview(
     param: { body: unknown },
-    options?: {
-      middleware: Array<{
-        pre(context: RequestContextLike): EitherObservable<RequestContextLike>;
-        post<T>(response: T): EitherObservable<T>;
-      }>;
-      middlewareMergeStrategy: 'append';
-    },
+    options?: AbortableCallOptions,
   ): Promise<{ status?: TokenReviewStatus }>;
 }
 
@@ -48,21 +70,7 @@ export function clientNodeTransport(module: ClientNodeModule, config: KubeConfig
   const api = config.makeApiClient(module.AuthenticationV1Api as never) as AuthenticationApiLike;
   return {
     create(body, signal) {
-      return api.createTokenReview(
-        { body },
-        {
-          middleware: [
-            {
-              pre(context) {
-                if (typeof context.setSignal === 'function') context.setSignal(signal);
-                return eitherObservable(context);
-              },
-              post: eitherObservable,
-            },
-          ],
-          middlewareMergeStrategy: 'append',
-        },
-      );
+      return api.createTokenReview({ body }, abortableCallOptions(signal));
     },
   };
 }

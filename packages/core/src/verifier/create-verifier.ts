@@ -1,15 +1,26 @@
+import { admissionCheck } from '../admission/check.js';
+import { readAdmissionBody } from '../admission/read-body.js';
+import { PeerCertificateVerifier } from '../client-certificate/peer-certificate.js';
 import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
-import { ApiserverUnavailableError, IssuerUnavailableError, isApiserverTokenError } from '../errors.js';
+import {
+  type ApiserverTokenError,
+  ApiserverUnavailableError,
+  IssuerUnavailableError,
+  isApiserverTokenError,
+} from '../errors.js';
+import type { ApiserverIdentity } from '../identity.js';
 import { JsonFetcher } from '../jwks/fetch-json.js';
 import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
 import { JwksStrategy } from '../jwks/strategy.js';
 import type { VerifierOptions } from '../options.js';
+import { allowListCheck, predicateCheck } from '../policy/allow-lists.js';
+import { SubjectAccessReviewer } from '../policy/subject-access-review.js';
 import { precheckForReview } from '../tokenreview/precheck.js';
 import { createTokenReviewStrategy, type TokenReviewStrategy } from '../tokenreview/strategy.js';
-import { type Authorizer, Pipeline } from './pipeline.js';
+import { type Authorizer, freezeIdentity, Pipeline } from './pipeline.js';
 import type { PrecheckedToken } from './precheck.js';
 import { ResultCache } from './result-cache.js';
-import type { ApiserverTokenVerifier, TokenStrategy } from './types.js';
+import type { ApiserverTokenVerifier, RequestLike, TokenStrategy } from './types.js';
 
 /** The jwks strategy for a resolved configuration: one key set per configured source. */
 function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksStrategy {
@@ -109,6 +120,37 @@ function cacheTtls(config: ResolvedConfig): { ttlMs: number; failureTtlMs: numbe
 }
 
 /**
+ * The policy as pipeline steps, cheapest first: allow-lists, the KEP-6060 admission checks, the
+ * custom predicate, then the SubjectAccessReview (so nothing local has refused before an
+ * apiserver call is spent).
+ */
+function createAuthorizers(config: ResolvedConfig): {
+  authorizers: Authorizer[];
+  reviewer: SubjectAccessReviewer | undefined;
+} {
+  const authorizers: Authorizer[] = [];
+  const policy = config.policy;
+  const lists = policy === undefined ? undefined : allowListCheck(policy);
+  if (lists !== undefined) authorizers.push(lists);
+  if (config.admission !== undefined) authorizers.push(admissionCheck(config.admission));
+  if (policy?.allow !== undefined) authorizers.push(predicateCheck(policy.allow));
+  let reviewer: SubjectAccessReviewer | undefined;
+  if (policy?.subjectAccessReview !== undefined) {
+    const sar = new SubjectAccessReviewer({
+      settings: policy.subjectAccessReview,
+      kubeconfig: config.kubeconfig,
+      inCluster: config.inClusterLocations,
+      env: config.env,
+      logger: config.logger,
+      now: config.now,
+    });
+    reviewer = sar;
+    authorizers.push((identity, request) => sar.authorize(identity, request));
+  }
+  return { authorizers, reviewer };
+}
+
+/**
  * Create a verifier of the bearer tokens a kube-apiserver presents to webhooks.
  *
  * @example
@@ -129,7 +171,14 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
   const jwks = config.mode === 'tokenreview' ? undefined : createJwksStrategy(config, fetcher);
   const review = config.mode === 'jwks' ? undefined : createReviewStrategy(config);
   const strategies: TokenStrategy[] = [jwks, review].filter((strategy) => strategy !== undefined);
-  const authorizers: Authorizer[] = [];
+  const { authorizers, reviewer } = createAuthorizers(config);
+  const unexpected = (error: unknown): ApiserverTokenError =>
+    isApiserverTokenError(error)
+      ? error
+      : new (config.mode === 'tokenreview' ? ApiserverUnavailableError : IssuerUnavailableError)(
+          `unexpected: ${(error as Error)?.message ?? String(error)}`,
+          { cause: error, retryAfter: 5 },
+        );
   const pipeline = new Pipeline({
     strategies,
     precheck: jwks?.precheck ?? reviewPrecheck(config),
@@ -142,24 +191,89 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
     }),
     maxTokenBytes: config.maxTokenBytes,
     logger: config.logger,
-    unexpected: (error) =>
-      isApiserverTokenError(error)
-        ? error
-        : new (config.mode === 'tokenreview' ? ApiserverUnavailableError : IssuerUnavailableError)(
-            `unexpected: ${(error as Error)?.message ?? String(error)}`,
-            { cause: error, retryAfter: 5 },
-          ),
+    unexpected,
   });
+  const admission = config.admission;
+  const certificates =
+    config.clientCertificate === undefined
+      ? undefined
+      : new PeerCertificateVerifier(config.clientCertificate, config.now);
+
+  const reject = (error: ApiserverTokenError, fingerprint?: string): Promise<never> => {
+    config.logger?.info(
+      { code: error.code, status: error.status, reason: error.message, ...(fingerprint && { fingerprint }) },
+      'apiserver-token: request rejected',
+    );
+    return Promise.reject(error);
+  };
+
+  /** Admission mode: the AdmissionReview parsed into `body` (read from the stream if needed). */
+  const withBody = async (request: RequestLike): Promise<RequestLike> => {
+    if (admission === undefined) return request;
+    const { body, fromStream } = await readAdmissionBody(request, admission.maxBodyBytes);
+    return fromStream ? { ...request, body, stream: undefined } : request;
+  };
+
+  const verifyWith = async (
+    request: RequestLike | undefined,
+    verifyToken: (request: RequestLike | undefined) => Promise<ApiserverIdentity>,
+  ): Promise<ApiserverIdentity> => {
+    let prepared = request;
+    try {
+      if (request !== undefined) prepared = await withBody(request);
+    } catch (error) {
+      return reject(unexpected(error));
+    }
+    if (certificates === undefined) return verifyToken(prepared);
+    const outcome = certificates.check(prepared?.socket);
+    if (certificates.mode === 'accept') {
+      if (!outcome.ok) {
+        config.logger?.debug(
+          { reason: outcome.error.message },
+          'apiserver-token: no usable client certificate; verifying the token',
+        );
+        return verifyToken(prepared);
+      }
+      const { info } = outcome;
+      return pipeline.authorize(
+        freezeIdentity({
+          username: info.commonName,
+          groups: info.organizations,
+          extra: {},
+          audiences: [],
+          expiresAt: info.validTo,
+          clientCertificate: info,
+          verifiedBy: 'client-certificate',
+          tokenFingerprint: outcome.fingerprint,
+        }),
+        prepared,
+      );
+    }
+    if (!outcome.ok) return reject(outcome.error);
+    const identity = await verifyToken(prepared);
+    return freezeIdentity({ ...identity, clientCertificate: outcome.info });
+  };
+
   let closed: Promise<void> | undefined;
   return {
-    verify: (request) => pipeline.verify(request),
-    verifyToken: (token) => pipeline.verifyToken(token),
+    verify: (request) =>
+      admission === undefined && certificates === undefined
+        ? pipeline.verify(request)
+        : verifyWith(request, (prepared) => pipeline.verify(prepared as RequestLike)),
+    verifyToken: (token, request) =>
+      admission === undefined && certificates === undefined
+        ? pipeline.verifyToken(token, request)
+        : verifyWith(request, (prepared) => pipeline.verifyToken(token, prepared)),
+    ...(admission !== undefined && {
+      admission: Object.freeze({ respond: admission.respond, maxBodyBytes: admission.maxBodyBytes }),
+    }),
     ready: async () => {
       await Promise.all(strategies.map((strategy) => strategy.ready()));
     },
     close: () => {
       closed ??= (async () => {
         pipeline.close();
+        reviewer?.close();
         fetcher.close();
         await Promise.all(strategies.map((strategy) => strategy.close()));
       })();

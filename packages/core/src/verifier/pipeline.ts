@@ -36,7 +36,8 @@ export interface PipelineSettings {
   unexpected: (error: unknown) => ApiserverTokenError;
 }
 
-function freezeIdentity(identity: ApiserverIdentity): ApiserverIdentity {
+/** Freezes an identity and its nested objects: it is shared by every request that hits its cache entry. */
+export function freezeIdentity(identity: ApiserverIdentity): ApiserverIdentity {
   for (const value of Object.values(identity)) {
     if (typeof value === 'object' && value !== null && !(value instanceof Date)) Object.freeze(value);
   }
@@ -86,6 +87,17 @@ export class Pipeline {
       return Promise.reject(failure);
     }
     return this.#verify(token, request, false);
+  }
+
+  /**
+   * Runs the authorizers on an identity established elsewhere (a client certificate), with the
+   * same error handling and logging as after a token.
+   */
+  authorize(identity: ApiserverIdentity, request: RequestLike | undefined): Promise<ApiserverIdentity> {
+    if (this.#closed) return Promise.reject(this.#settings.unexpected(new Error('the verifier is closed')));
+    return this.#settings.authorizers.length === 0
+      ? Promise.resolve(identity)
+      : this.#authorize(identity, request);
   }
 
   close(): void {

@@ -14,8 +14,18 @@ export interface RequestLike {
   headers: HeadersLike;
   /** Parsed body, when a body parser ran (admission-aware mode reads the AdmissionReview). */
   body?: unknown;
-  /** The TLS socket, for client-certificate verification. */
+  /**
+   * The connection's socket. On a TLS server with `requestCert: true` it is a `tls.TLSSocket`,
+   * whose `authorized` and `getPeerCertificate()` the `clientCertificate` option reads. Headers
+   * never stand in for it.
+   */
   socket?: unknown;
+  /**
+   * The raw request body as a stream (Node's `IncomingMessage`), for admission mode when no body
+   * parser ran: the AdmissionReview is then read from it (capped at `admission.maxBodyBytes`).
+   * Only read when `body` is undefined and the stream has not been read yet.
+   */
+  stream?: AsyncIterable<Uint8Array | string>;
   /**
    * Node's raw header list (`IncomingMessage.rawHeaders`), when available: Node keeps only the
    * first of several `Authorization` headers in `headers`, this shows them all so they are refused.
@@ -27,8 +37,16 @@ export interface RequestLike {
 export interface ApiserverTokenVerifier {
   /** Extract the bearer token from the request, verify it, apply the policy; resolves to the identity or rejects with an `ApiserverTokenError`. */
   verify(request: RequestLike): Promise<ApiserverIdentity>;
-  /** Verify a bare token (no header parsing); the policy still applies. */
-  verifyToken(token: string): Promise<ApiserverIdentity>;
+  /**
+   * Verify a bare token (no header parsing); the policy still applies, with `request` (when given)
+   * as the request it sees. Admission mode needs the request's AdmissionReview in `request.body`.
+   */
+  verifyToken(token: string, request?: RequestLike): Promise<ApiserverIdentity>;
+  /**
+   * Admission mode's settings when `admission` is on, so the HTTP layer knows to read the
+   * AdmissionReview and how to answer failures; undefined otherwise.
+   */
+  readonly admission?: Readonly<{ respond: 'admission-review' | 'http'; maxBodyBytes: number }>;
   /** Resolves once keys are loaded (jwks) / credentials are usable (tokenreview); for readiness probes. */
   ready(): Promise<void>;
   /** Releases timers and sockets. Idempotent. */

@@ -1,0 +1,256 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { ApiserverTokenError, ApiserverUnavailableError, ForbiddenIdentityError } from '../errors.js';
+import type { ApiserverIdentity } from '../identity.js';
+import type { Logger } from '../logger.js';
+import {
+  type AttemptFailure,
+  AttemptTimeoutError,
+  classifyAttemptFailure,
+} from '../tokenreview/attempt-failure.js';
+import { backoffDelay } from '../tokenreview/backoff.js';
+import { importClientNode } from '../tokenreview/client-node.js';
+import {
+  type InClusterLocations,
+  type KubeconfigSource,
+  resolveKubeConfig,
+} from '../tokenreview/kubeconfig.js';
+import { ConcurrencyLimiter, LimiterRejection } from '../tokenreview/limiter.js';
+import { type AbortableCallOptions, abortableCallOptions } from '../tokenreview/transport.js';
+import type { RequestLike } from '../verifier/types.js';
+import {
+  checkAttributes,
+  type ResolvedSubjectAccessReview,
+  type SubjectAccessReviewAttributes,
+} from './options.js';
+
+/** `status` of a SubjectAccessReview answer. */
+interface AccessReviewStatus {
+  allowed?: boolean;
+  denied?: boolean;
+  reason?: string;
+  evaluationError?: string;
+}
+
+interface AuthorizationApiLike {
+  createSubjectAccessReview(
+    param: { body: unknown },
+    options?: AbortableCallOptions,
+  ): Promise<{ status?: AccessReviewStatus }>;
+}
+
+interface Decision {
+  allowed: boolean;
+  reason: string | undefined;
+  expiresAt: number;
+}
+
+export interface SubjectAccessReviewerOptions {
+  settings: ResolvedSubjectAccessReview;
+  kubeconfig: KubeconfigSource;
+  inCluster: InClusterLocations | false;
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger | undefined;
+  now: () => number;
+}
+
+// Per process: cache keys mean nothing elsewhere and reveal no identity.
+const PROCESS_KEY = randomBytes(32);
+const BACKOFF = { initial: 200, factor: 2, jitter: 0.2, max: 2000 };
+
+/** The SubjectAccessReview sent for an identity: the apiserver's `spec` shape. */
+function reviewBody(identity: ApiserverIdentity, attributes: SubjectAccessReviewAttributes) {
+  const spec: Record<string, unknown> = { user: identity.username, groups: [...identity.groups] };
+  if (identity.uid !== undefined) spec.uid = identity.uid;
+  if (Object.keys(identity.extra).length > 0) spec.extra = identity.extra;
+  if (attributes.resourceAttributes !== undefined)
+    spec.resourceAttributes = { ...attributes.resourceAttributes };
+  else spec.nonResourceAttributes = { ...attributes.nonResourceAttributes };
+  return { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec };
+}
+
+/** A stable key: everything the apiserver's decision depends on, extra keys sorted. */
+function keyOf(body: ReturnType<typeof reviewBody>): string {
+  const { extra, ...rest } = body.spec as { extra?: Record<string, string[]> };
+  const sortedExtra =
+    extra === undefined
+      ? []
+      : Object.keys(extra)
+          .sort()
+          .map((key) => [key, extra[key]]);
+  return createHmac('sha256', PROCESS_KEY)
+    .update(JSON.stringify([rest, sortedExtra]))
+    .digest('base64');
+}
+
+/**
+ * Asks the apiserver whether an identity may make a request (SubjectAccessReview), with cached
+ * and coalesced decisions. It resolves when allowed and rejects with 403 `forbidden` when not, or
+ * 503 `apiserver_unavailable` when there is no decision; the latter is never cached.
+ */
+export class SubjectAccessReviewer {
+  readonly #options: SubjectAccessReviewerOptions;
+  readonly #cache: LRUCache<string, Decision> | undefined;
+  readonly #inflight = new Map<string, Promise<Decision>>();
+  readonly #limiter = new ConcurrencyLimiter(32, 256);
+  readonly #closing = new AbortController();
+  #api: Promise<AuthorizationApiLike> | undefined;
+
+  constructor(options: SubjectAccessReviewerOptions) {
+    this.#options = options;
+    const max = options.settings.cacheMax;
+    this.#cache = max > 0 ? new LRUCache<string, Decision>({ max }) : undefined;
+  }
+
+  async authorize(identity: ApiserverIdentity, request: RequestLike | undefined): Promise<void> {
+    const attributes = await this.#attributes(identity, request);
+    const body = reviewBody(identity, attributes);
+    const key = keyOf(body);
+    const now = this.#options.now();
+    let decision = this.#cache?.get(key);
+    if (decision !== undefined && decision.expiresAt <= now) {
+      this.#cache?.delete(key);
+      decision = undefined;
+    }
+    if (decision === undefined) {
+      let pending = this.#inflight.get(key);
+      if (pending === undefined) {
+        pending = this.#review(body, identity.tokenFingerprint).then((status) => {
+          const allowed = status.allowed === true && status.denied !== true;
+          const ttl = allowed ? this.#options.settings.allowedTtlMs : this.#options.settings.deniedTtlMs;
+          const fresh: Decision = { allowed, reason: status.reason, expiresAt: this.#options.now() + ttl };
+          if (ttl > 0) this.#cache?.set(key, fresh);
+          return fresh;
+        });
+        this.#inflight.set(key, pending);
+        const forget = () => {
+          this.#inflight.delete(key);
+        };
+        pending.then(forget, forget);
+      }
+      decision = await pending;
+    }
+    if (!decision.allowed) {
+      const reason = decision.reason ? `: ${decision.reason.slice(0, 200)}` : '';
+      throw new ForbiddenIdentityError(`SubjectAccessReview denied ${identity.username}${reason}`);
+    }
+  }
+
+  /** Number of cached decisions (for tests and metrics). */
+  get size(): number {
+    return this.#cache?.size ?? 0;
+  }
+
+  close(): void {
+    this.#closing.abort();
+    this.#limiter.drain();
+    this.#cache?.clear();
+  }
+
+  async #attributes(
+    identity: ApiserverIdentity,
+    request: RequestLike | undefined,
+  ): Promise<SubjectAccessReviewAttributes> {
+    const computed = await this.#options.settings.attributes(identity, request);
+    return checkAttributes(computed, 'policy.subjectAccessReview.attributes()', (field, problem) => {
+      // A bad computed value is a bug in the app, never an accept: 503 and a loud log.
+      this.#options.logger?.error({ field }, `apiserver-token: ${field} ${problem}`);
+      throw new ApiserverUnavailableError(`${field} ${problem}`, { retryAfter: 5 });
+    });
+  }
+
+  #client(): Promise<AuthorizationApiLike> {
+    if (this.#api === undefined) {
+      const { kubeconfig, inCluster, env } = this.#options;
+      const loading = importClientNode().then((module) => {
+        if (typeof module.AuthorizationV1Api !== 'function')
+          throw new Error('@kubernetes/client-node does not export AuthorizationV1Api');
+        const config = resolveKubeConfig(module, kubeconfig, inCluster, env);
+        return config.makeApiClient(module.AuthorizationV1Api as never) as AuthorizationApiLike;
+      });
+      // A failed load is retried by the next request rather than pinned forever.
+      loading.catch(() => {
+        if (this.#api === loading) this.#api = undefined;
+      });
+      this.#api = loading;
+    }
+    return this.#api;
+  }
+
+  async #review(body: ReturnType<typeof reviewBody>, fingerprint: string): Promise<AccessReviewStatus> {
+    const { timeout, retries } = this.#options.settings;
+    const logger = this.#options.logger;
+    let api: AuthorizationApiLike;
+    try {
+      api = await this.#client();
+    } catch (error) {
+      const reason = `SubjectAccessReview client unusable: ${(error as Error)?.message ?? String(error)}`;
+      logger?.error({ fingerprint }, `apiserver-token: ${reason}`);
+      throw new ApiserverUnavailableError(reason, { cause: error, retryAfter: 5 });
+    }
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closing.signal.aborted) throw new ApiserverUnavailableError('the verifier is closed');
+      let release: () => void;
+      try {
+        release = await this.#limiter.acquire(timeout);
+      } catch (error) {
+        if (!(error instanceof LimiterRejection)) throw error;
+        throw new ApiserverUnavailableError(`too many SubjectAccessReviews in flight: ${error.kind}`, {
+          retryAfter: 1,
+        });
+      }
+      let failure: AttemptFailure;
+      try {
+        const answer = await this.#attempt(api, body, timeout);
+        const status = answer?.status;
+        if (typeof status !== 'object' || status === null || typeof status.allowed !== 'boolean') {
+          throw new ApiserverUnavailableError('the SubjectAccessReview answer has no status.allowed');
+        }
+        return status;
+      } catch (error) {
+        if (error instanceof ApiserverTokenError) throw error;
+        failure = classifyAttemptFailure(error, this.#options.now(), 'SubjectAccessReview');
+      } finally {
+        release();
+      }
+      if (failure.misconfiguration)
+        logger?.error({ fingerprint, status: failure.status }, `apiserver-token: ${failure.reason}`);
+      if (failure.misconfiguration || !failure.retryable || attempt >= retries) {
+        throw new ApiserverUnavailableError(`${failure.reason} (after ${attempt + 1} attempt(s))`, {
+          retryAfter: Math.min(60, Math.max(1, Math.ceil((failure.retryAfterMs ?? 1000) / 1000))),
+        });
+      }
+      const delay = Math.max(backoffDelay(attempt, BACKOFF), failure.retryAfterMs ?? 0);
+      logger?.debug(
+        { fingerprint, attempt: attempt + 1, delayMs: Math.round(delay) },
+        `apiserver-token: ${failure.reason}; retrying`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, 10_000)));
+    }
+  }
+
+  #attempt(
+    api: AuthorizationApiLike,
+    body: ReturnType<typeof reviewBody>,
+    timeout: number,
+  ): Promise<{ status?: AccessReviewStatus }> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const onClose = () => controller.abort(new AttemptTimeoutError(0));
+    this.#closing.signal.addEventListener('abort', onClose, { once: true });
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new AttemptTimeoutError(timeout);
+        reject(error);
+        controller.abort(error);
+      }, timeout);
+    });
+    return Promise.race([
+      api.createSubjectAccessReview({ body }, abortableCallOptions(controller.signal)),
+      timedOut,
+    ]).finally(() => {
+      clearTimeout(timer);
+      this.#closing.signal.removeEventListener('abort', onClose);
+    });
+  }
+}
