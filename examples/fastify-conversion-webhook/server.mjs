@@ -1,0 +1,29 @@
+// Container entry point: configuration comes from the environment.
+//   TLS_CERT_FILE / TLS_KEY_FILE  serving certificate (default /etc/webhook/tls/tls.crt, tls.key)
+//   PORT                          default 8443
+//   ALLOWED_CALLERS               comma-separated namespace:name service accounts; empty = any verified caller
+//   APISERVER_TOKEN_AUDIENCE, APISERVER_TOKEN_ISSUER, …  read by @apiserver-token/fastify itself
+import { startServer } from './webhook.mjs';
+
+const env = process.env;
+const webhook = await startServer({
+  tls: {
+    certFile: env.TLS_CERT_FILE ?? '/etc/webhook/tls/tls.crt',
+    keyFile: env.TLS_KEY_FILE ?? '/etc/webhook/tls/tls.key',
+  },
+  port: Number(env.PORT ?? 8443),
+  allowedCallers: (env.ALLOWED_CALLERS ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+});
+process.stdout.write(`${JSON.stringify({ event: 'listening', port: webhook.port })}\n`);
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.once(signal, () => {
+    webhook.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}
