@@ -125,9 +125,17 @@ const scale = (uid: string) =>
     object: { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: 'web' }, spec: { replicas: 3 } },
   });
 
+/** What the webhook answers: an AdmissionReview (with the echoed `verifiedBy`) or an HTTP error body. */
+interface Answer {
+  error?: string;
+  verifiedBy?: string;
+  apiVersion?: string;
+  response: { uid: string; allowed: boolean; status: { code: number; reason: string; message: string } };
+}
+
 async function send(url: string, token: string | undefined, body: unknown) {
   const res = await api.callWebhook(url, { token, body, ca: tls.ca });
-  return { status: res.status, json: res.json as Record<string, any> };
+  return { status: res.status, json: res.json as Answer };
 }
 
 /** `allowed` or `denied <status.code> <code>` from an AdmissionReview answer; anything else is an HTTP status. */
@@ -253,7 +261,7 @@ for (const mode of ['jwks', 'tokenreview'] as const) {
 
 describe('the AdmissionReview body', () => {
   /** POSTs raw bytes (the kit's caller only sends valid JSON). */
-  function post(url: string, token: string, payload: Buffer): Promise<{ status: number; json: any }> {
+  function post(url: string, token: string, payload: Buffer): Promise<{ status: number; json: Answer }> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         url,

@@ -82,7 +82,7 @@ async function serve(v: ApiserverTokenVerifier, tlsCa: string = foreign.clientCa
 
 interface Answer {
   status: number;
-  body: Record<string, any>;
+  body: { error?: string; tokenFingerprint?: string; clientCertificate: { fingerprint256: string } };
 }
 
 function call(

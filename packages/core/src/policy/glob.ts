@@ -19,5 +19,5 @@ export function compileAllowList(patterns: readonly string[]): Matcher {
     else exact.add(pattern);
   }
   const regex = globs.length === 0 ? undefined : new RegExp(`^(?:${globs.join('|')})$`);
-  return (value) => exact.has(value) || (regex !== undefined && regex.test(value));
+  return (value) => exact.has(value) || regex?.test(value) === true;
 }
