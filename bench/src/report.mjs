@@ -20,11 +20,29 @@ export function tables(sections) {
       return {
         title: `${section.title}: requests/s over HTTP`,
         note: section.note,
-        head: ['server', 'req/s median (min–max)', 'p50 ms', 'p99 ms', 'x ceiling', 'verdict'],
+        head: [
+          'server',
+          'req/s median (min–max)',
+          'p50 ms',
+          'p99 ms',
+          'x ceiling',
+          'CPU µs/req',
+          'x ceiling (CPU)',
+          'verdict',
+        ],
         rows: section.rows.map((r) =>
           r.available === false
-            ? [r.label, 'not available', '', '', '', r.reason]
-            : [r.label, range(r.rps), ms(r.p50ms), ms(r.p99ms), ratio(r.ratio), verdictOf(r)],
+            ? [r.label, 'not available', '', '', '', '', '', r.reason]
+            : [
+                r.label,
+                range(r.rps),
+                ms(r.p50ms),
+                ms(r.p99ms),
+                ratio(r.ratio),
+                us(r.cpuUsPerRequest.median),
+                ratio(r.cpuRatio),
+                verdictOf(r),
+              ],
         ),
       };
     }

@@ -125,8 +125,11 @@ export async function runHttpGroup(group, { settings, info, token, log }) {
       await loadRound({ ...load, port, seconds: settings.warmupSeconds });
     }
     for (let r = 0; r < settings.rounds; r++) {
-      for (const { row, port } of live) {
+      for (const { row, port, worker } of live) {
+        const cpuBefore = await worker.call('cpu');
         const result = await loadRound({ ...load, port, seconds: settings.roundSeconds });
+        // Server CPU per request: far steadier than req/s when other processes share the machine.
+        result.cpuUsPerRequest = ((await worker.call('cpu')) - cpuBefore) / result.requests;
         row.rounds.push(result);
         log(
           `  round ${r + 1}/${settings.rounds} ${row.label}: ${Math.round(result.rps)} req/s` +
@@ -147,12 +150,14 @@ function summarize(group, rows) {
     row.rps = spread(row.rounds.map((r) => r.rps));
     row.p50ms = spread(row.rounds.map((r) => r.p50ms)).median;
     row.p99ms = spread(row.rounds.map((r) => r.p99ms)).median;
+    row.cpuUsPerRequest = spread(row.rounds.map((r) => r.cpuUsPerRequest));
     row.failedResponses = row.rounds.reduce((n, r) => n + r.non2xx + r.errors, 0);
   }
   const ceiling = rows[0];
   for (const row of rows) {
     if (!row.available) continue;
     row.ratio = row.rps.median / ceiling.rps.median;
+    row.cpuRatio = ceiling.cpuUsPerRequest.median / row.cpuUsPerRequest.median;
     if (row.ours && group.target !== null) {
       row.target = group.target;
       row.verdict = row.failedResponses > 0 ? 'FAIL' : row.ratio >= group.target ? 'ok' : 'below target';

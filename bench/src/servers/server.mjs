@@ -26,6 +26,11 @@ serve({
     await close();
     return true;
   },
+  /** CPU time this process has used, in microseconds (user + system). */
+  cpu() {
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  },
   memory() {
     return process.memoryUsage();
   },
