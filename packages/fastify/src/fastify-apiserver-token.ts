@@ -22,8 +22,10 @@ export interface FastifyApiserverTokenOptions extends VerifyApiserverTokenOption
   /**
    * The request hook that authenticates.
    * - `'onRequest'`: before the body is read, so an unauthenticated caller costs no parsing.
-   * - `'preHandler'`: after the body is parsed and validated; needed when authenticating reads
-   *   the AdmissionReview (`respond: 'admission-review'`).
+   * - `'preHandler'`: after the body is parsed and validated; required when authenticating reads
+   *   the AdmissionReview (`admission` mode, `respond: 'admission-review'`): `'onRequest'` then
+   *   fails at registration. Admission webhooks should raise Fastify's `bodyLimit` (1 MiB by
+   *   default) to kube-apiserver's 3 MiB.
    *
    * Default: `'preHandler'` when the body is needed, else `'onRequest'`.
    */
@@ -40,6 +42,13 @@ async function plugin(fastify: FastifyInstance, options: FastifyApiserverTokenOp
   }
   const authenticator = createHttpAuthenticator<FastifyRequest>(rest);
   const hook = hookOption ?? (authenticator.readsBody ? 'preHandler' : 'onRequest');
+  if (hook === 'onRequest' && authenticator.readsBody) {
+    await authenticator.close();
+    throw new ApiserverTokenConfigError(
+      'hook',
+      "'onRequest' runs before Fastify parses the body, which admission mode and respond: 'admission-review' read: use 'preHandler' (the default then)",
+    );
+  }
   // Declared up front so every request object has the same shape; `undefined` keeps the type honest.
   if (!fastify.hasRequestDecorator('apiserver')) fastify.decorateRequest('apiserver', undefined);
   fastify.addHook(hook, async (request: FastifyRequest, reply: FastifyReply) => {

@@ -295,6 +295,35 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
     }
   });
 
+  it('runs admission mode (KEP-6060) in preHandler on the parsed AdmissionReview', async () => {
+    const WEBHOOK = { kind: 'ValidatingWebhookConfiguration' as const, name: 'my-webhook' };
+    const webhookToken = (apiGroups: string[]) =>
+      api.mintWebhookToken({ webhook: WEBHOOK, audience: AUDIENCE, apiGroups });
+    const app = await scopedApp({ ...options, admission: true });
+    try {
+      const ok = await app.inject({
+        method: 'POST',
+        url: '/validate',
+        headers: bearer(await webhookToken(['apps'])),
+        payload: review('a-1'),
+      });
+      expect(ok.statusCode).toBe(200);
+      const denied = await app.inject({
+        method: 'POST',
+        url: '/validate',
+        headers: bearer(await webhookToken(['batch'])),
+        payload: review('a-2'),
+      });
+      expect(denied.statusCode).toBe(200);
+      expect(denied.json()).toMatchObject({
+        kind: 'AdmissionReview',
+        response: { uid: 'a-2', allowed: false, status: { code: 403, reason: 'Forbidden' } },
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('rejects before the body is read in onRequest mode (the default without admission-review)', async () => {
     const app = await scopedApp(options);
     try {
@@ -341,6 +370,9 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
       { issuer: 'https://issuer.example', env: {}, inCluster: false },
       { ...options, hook: 'onSend' },
       { ...options, respond: 'xml' },
+      // onRequest runs before the body is parsed: admission mode cannot work there.
+      { ...options, admission: true, hook: 'onRequest' },
+      { ...options, respond: 'admission-review', hook: 'onRequest' },
     ]) {
       const app = Fastify();
       await expect(app.register(fastifyApiserverToken, bad as never).ready()).rejects.toBeInstanceOf(

@@ -56,9 +56,10 @@ export interface ApiserverTokenMiddleware extends Middleware<ApiserverState> {
  *
  * Options are those of `createVerifier()` plus the adapter's; each can also come from an
  * `APISERVER_TOKEN_*` variable, so `verifyApiserverToken()` works in a configured pod. Bad
- * options throw an `ApiserverTokenConfigError` here, not on the first request. Admission
- * checks and `respond: 'admission-review'` read the AdmissionReview from `ctx.request.body`:
- * mount a JSON body parser before this middleware.
+ * options throw an `ApiserverTokenConfigError` here, not on the first request. Admission mode
+ * and `respond: 'admission-review'` read the AdmissionReview from `ctx.request.body` when a body
+ * parser ran before this middleware, else from the request stream (capped; the parsed review is
+ * then left on `ctx.request.body`).
  *
  * @example
  * ```ts
@@ -87,10 +88,13 @@ export function verifyApiserverToken(options: KoaVerifyApiserverTokenOptions = {
     const { req } = ctx;
     const body = (ctx.request as { body?: unknown }).body;
     const outcome = await authenticator.authenticate(
-      { headers: req.headers, rawHeaders: req.rawHeaders, body, socket: req.socket },
+      { headers: req.headers, rawHeaders: req.rawHeaders, body, socket: req.socket, stream: req },
       ctx,
     );
     if (outcome.ok) {
+      // Admission mode read the AdmissionReview itself (no body parser ran yet): hand it on, where
+      // body parsers (@koa/bodyparser, koa-body) look first and then leave the spent stream alone.
+      if (outcome.body !== undefined) (ctx.request as { body?: unknown }).body = outcome.body;
       (ctx.state as ApiserverState).apiserver = outcome.identity;
       return next();
     }

@@ -311,6 +311,78 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
     }
   });
 
+  describe('admission mode (KEP-6060 attestations)', () => {
+    const WEBHOOK = { kind: 'ValidatingWebhookConfiguration' as const, name: 'my-webhook' };
+    const webhookToken = (apiGroups: string[]) =>
+      api.mintWebhookToken({ webhook: WEBHOOK, audience: AUDIENCE, apiGroups });
+
+    /** No body parser at all: the middleware reads the AdmissionReview from the stream. */
+    async function startWithoutParser(guard: ApiserverTokenMiddleware) {
+      const app = new KoaApp();
+      app.use(guard);
+      app.use((ctx) => {
+        const body = (ctx.request as { body?: { request?: { uid?: string } } }).body;
+        ctx.body = { uid: body?.request?.uid ?? null, caller: ctx.state.apiserver?.username };
+      });
+      return listen(app);
+    }
+
+    it('reads the AdmissionReview from the stream, checks the attested group and hands the body on', async () => {
+      const guard = verifyApiserverToken({ ...options, admission: true });
+      const server = await startWithoutParser(guard);
+      try {
+        const ok = await post(
+          server.url,
+          { authorization: `Bearer ${await webhookToken(['apps'])}` },
+          review('s-1'),
+        );
+        expect(ok.status).toBe(200);
+        expect(await ok.json()).toEqual({
+          uid: 's-1',
+          caller: expect.stringMatching(/^system:serviceaccount:/),
+        });
+
+        const denied = await post(
+          server.url,
+          { authorization: `Bearer ${await webhookToken(['batch'])}` },
+          review('s-2'),
+        );
+        expect(denied.status).toBe(200);
+        expect(await denied.json()).toMatchObject({
+          kind: 'AdmissionReview',
+          response: { uid: 's-2', allowed: false, status: { code: 403, reason: 'Forbidden' } },
+        });
+      } finally {
+        await server.close();
+        await guard.close();
+      }
+    });
+
+    it('uses the body a parser mounted before it has read', async () => {
+      const guard = verifyApiserverToken({ ...options, admission: true });
+      const server = await start(guard);
+      try {
+        const ok = await post(
+          server.url,
+          { authorization: `Bearer ${await webhookToken(['*'])}` },
+          review('p-1'),
+        );
+        expect(ok.status).toBe(200);
+        expect(await ok.json()).toMatchObject({ identity: { verifiedBy: 'jwks' } });
+        const bad = await post(
+          server.url,
+          { authorization: `Bearer ${await webhookToken(['*'])}` },
+          { not: 'a review' },
+        );
+        expect(bad.status).toBe(400);
+        expect(await bad.json()).toMatchObject({ error: 'malformed_admission_review' });
+      } finally {
+        await server.close();
+        await guard.close();
+      }
+    });
+  });
+
   it('shares one verifier between apps and leaves it open on close()', async () => {
     const verifier = createVerifier(options);
     const first = verifyApiserverToken({ verifier });
