@@ -1,4 +1,5 @@
 import type { Server } from 'node:https';
+import type { AdmissionOptions } from '@apiserver-token/core';
 import type { ApiserverTokenMiddleware, ExpressVerifyApiserverTokenOptions } from '@apiserver-token/express';
 import type { Express } from 'express';
 
@@ -12,6 +13,11 @@ export interface WebhookOptions {
   requiredLabel?: string;
   /** Largest AdmissionReview accepted. Default `'3mb'`. */
   bodyLimit?: string;
+  /**
+   * KEP-6060 admission-aware verification (attested API groups, optionally the bound webhook
+   * configuration). Also `APISERVER_TOKEN_ADMISSION=true`. Default: off.
+   */
+  admission?: boolean | AdmissionOptions;
   /** Receives one event per request. Default: a JSON line on stdout. */
   log?: (event: Record<string, unknown>) => void;
 }

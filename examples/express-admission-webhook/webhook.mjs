@@ -23,6 +23,10 @@ import express from 'express';
  *   allows any identity the verifier accepts. Default: `[]`.
  * @property {string} [requiredLabel] Label every Deployment must carry. Default: `'team'`.
  * @property {string} [bodyLimit] Largest AdmissionReview accepted. Default: `'3mb'` (kube-apiserver's own request limit).
+ * @property {boolean | import('@apiserver-token/core').AdmissionOptions} [admission] KEP-6060
+ *   admission-aware verification: a token bound to a webhook configuration must be attested for
+ *   the reviewed resource's API group (and, with `boundTo`, be bound to this webhook's
+ *   configuration). Also `APISERVER_TOKEN_ADMISSION=true`. Default: off.
  * @property {(event: Record<string, unknown>) => void} [log] Receives one event per request. Default: a JSON line on stdout.
  */
 
@@ -40,6 +44,7 @@ export function createApp(options = {}) {
     allowedCallers = [],
     requiredLabel = 'team',
     bodyLimit = '3mb',
+    admission,
     log = logJsonLine,
   } = options;
 
@@ -47,6 +52,7 @@ export function createApp(options = {}) {
     // A denial AdmissionReview rather than a bare 401: with `failurePolicy: Ignore`, an HTTP error
     // would let the object through, a denial never does.
     respond: 'admission-review',
+    ...(admission !== undefined && { admission }),
     ...auth,
     onVerified(identity) {
       if (allowedCallers.length === 0) return;
@@ -123,7 +129,9 @@ export function createApp(options = {}) {
  * @returns {{ allowed: true } | { allowed: false, message: string }}
  */
 export function decide(request, requiredLabel) {
-  const isDeployment = request.resource?.group === 'apps' && request.resource?.resource === 'deployments';
+  // A subresource (deployments/scale, /status) carries another object (a Scale): not a Deployment.
+  const isDeployment =
+    request.resource?.group === 'apps' && request.resource?.resource === 'deployments' && !request.subResource;
   if (!isDeployment || (request.operation !== 'CREATE' && request.operation !== 'UPDATE'))
     return { allowed: true };
   const labels = request.object?.metadata?.labels ?? {};
