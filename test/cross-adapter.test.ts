@@ -259,7 +259,7 @@ function send(url: string, authorizations: string[], body: unknown): Promise<See
 }
 
 /** Adapter configurations the scenarios run under. */
-type Config = 'http' | 'admission-review' | 'policy' | 'issuer-down';
+type Config = 'http' | 'admission-review' | 'policy' | 'policy-option' | 'admission' | 'issuer-down';
 const configs = (): Record<Config, Options> => ({
   http: base,
   'admission-review': { ...base, respond: 'admission-review' },
@@ -273,6 +273,10 @@ const configs = (): Record<Config, Options> => ({
       }
     },
   },
+  // The same rule through core's own policy option.
+  'policy-option': { ...base, policy: { serviceAccounts: [`${CALLER.namespace}:${CALLER.serviceAccount}`] } },
+  // KEP-6060: the token's attested API groups must cover the AdmissionReview's resource group.
+  admission: { ...base, admission: true },
   'issuer-down': base,
 });
 
@@ -320,6 +324,13 @@ interface Scenario {
 }
 
 const bearer = (make: () => Promise<string>) => async () => [`Bearer ${await make()}`];
+const webhookToken = (apiGroups: string[]) =>
+  api.mintWebhookToken({
+    ...CALLER,
+    webhook: { kind: 'ValidatingWebhookConfiguration', name: 'my-webhook' },
+    audience: AUDIENCE,
+    apiGroups,
+  });
 const now = () => Math.floor(Date.now() / 1000);
 
 const SCENARIOS: Scenario[] = [
@@ -410,6 +421,73 @@ const SCENARIOS: Scenario[] = [
       'content-type': json,
       'cache-control': 'no-store',
       body: { error: 'forbidden', error_description: expect.any(String) },
+    },
+  },
+  {
+    name: 'policy option: allowed service account',
+    config: 'policy-option',
+    authorization: bearer(() => mint()),
+    expected: allowed(),
+  },
+  {
+    name: 'policy option: another service account (403)',
+    config: 'policy-option',
+    authorization: bearer(() => mint({ serviceAccount: 'intruder' })),
+    expected: {
+      status: 403,
+      'www-authenticate': 'Bearer error="insufficient_scope"',
+      'retry-after': null,
+      'content-type': json,
+      'cache-control': 'no-store',
+      body: { error: 'forbidden', error_description: expect.any(String) },
+    },
+  },
+  {
+    name: "admission mode: a webhook token attested for the review's group passes",
+    config: 'admission',
+    authorization: bearer(() => webhookToken(['apps'])),
+    body: review('uid-kep'),
+    expected: allowed(),
+  },
+  {
+    name: 'admission mode: a webhook token attested for another group gets a 403 denial',
+    config: 'admission',
+    authorization: bearer(() => webhookToken(['batch'])),
+    body: review('uid-kep-2'),
+    expected: {
+      status: 200,
+      'www-authenticate': null,
+      'retry-after': null,
+      'content-type': json,
+      'cache-control': 'no-store',
+      body: {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: {
+          uid: 'uid-kep-2',
+          allowed: false,
+          status: {
+            status: 'Failure',
+            code: 403,
+            reason: 'Forbidden',
+            message: expect.stringContaining('(attestation_mismatch)'),
+          },
+        },
+      },
+    },
+  },
+  {
+    name: 'admission mode: a body that is no AdmissionReview is a 400',
+    config: 'admission',
+    authorization: bearer(() => webhookToken(['*'])),
+    body: { hello: 'world' },
+    expected: {
+      status: 400,
+      'www-authenticate': null,
+      'retry-after': null,
+      'content-type': json,
+      'cache-control': 'no-store',
+      body: { error: 'malformed_admission_review', error_description: expect.any(String) },
     },
   },
   {
