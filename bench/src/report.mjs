@@ -10,7 +10,10 @@ const mib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)
 function verdictOf(row) {
   if (row.available === false) return 'not available';
   if (!row.verdict) return '';
-  return row.target ? `${row.verdict} (target ${row.target}x)` : row.verdict;
+  if (!row.target) return row.verdict;
+  if (row.verdict.startsWith('below target'))
+    return `${row.verdict} (${row.ratio.toFixed(3)}x < ${row.target}x)`;
+  return `${row.verdict} (target ${row.target}x)`;
 }
 
 /** Each section as `{ title, note, head, rows }` of plain strings. */

@@ -80,7 +80,8 @@ export async function runCold(alg, { settings, api, info, log }) {
     else if (row.ours) {
       const ahead = anchors.every((a) => row.rate.median > a.rate.median);
       row.target = TARGET;
-      row.verdict = row.ratio >= TARGET && ahead ? 'ok' : ahead ? 'below target' : 'behind an anchor';
+      if (row.ratio >= TARGET) row.verdict = ahead ? 'ok' : 'behind an anchor';
+      else row.verdict = ahead ? 'below target' : 'below target, behind an anchor';
     }
   }
   return {

@@ -92,7 +92,9 @@ export async function runHttpGroup(group, { settings, info, token, log }) {
         const profile = settings.cpuProf && (settings.cpuProf === 'all' || settings.cpuProf === row.id);
         const worker = spawnWorker(SERVER, {
           label: row.id,
-          execArgv: profile ? ['--cpu-prof', `--cpu-prof-dir=${settings.profileDir}`] : [],
+          execArgv: profile
+            ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${settings.profileDir}`]
+            : [],
         });
         try {
           const { port } = await worker.call('start', {
