@@ -1,0 +1,96 @@
+/**
+ * The built declarations of the Koa and Fastify adapters, as a user's TypeScript sees them: the
+ * `ctx.state.apiserver` and `request.apiserver` augmentations survive the d.ts bundling, for ESM
+ * and CJS consumers. Runs on `dist/`, which the root `test` script builds before vitest starts.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+
+const EXACT = 'type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;';
+
+const SOURCES = {
+  koa: `import type { ApiserverIdentity } from '@apiserver-token/core';
+import { type ApiserverState, type ApiserverTokenMiddleware, verifyApiserverToken } from '@apiserver-token/koa';
+import Koa from 'koa';
+${EXACT}
+const guard: ApiserverTokenMiddleware = verifyApiserverToken({ audience: 'https://a.example/audit' });
+const app = new Koa();
+app.use(guard);
+const viaDefaultState: Exact<Koa.DefaultState['apiserver'], ApiserverIdentity | undefined> = true;
+interface MyState { requestId: string }
+const typed = new Koa<MyState & ApiserverState>();
+typed.use((ctx) => {
+  const viaState: Exact<typeof ctx.state.apiserver, ApiserverIdentity | undefined> = true;
+  return viaState;
+});
+// @ts-expect-error: errors is 'respond' | 'throw'
+verifyApiserverToken({ errors: 'next' });
+export { viaDefaultState };
+`,
+  fastify: `import type { ApiserverIdentity } from '@apiserver-token/core';
+import fastifyApiserverToken, { fastifyApiserverToken as named } from '@apiserver-token/fastify';
+import Fastify, { type FastifyRequest } from 'fastify';
+${EXACT}
+const app = Fastify();
+app.register(fastifyApiserverToken, { audience: 'https://a.example/convert' });
+app.register(named, { hook: 'preHandler', respond: 'admission-review' });
+const sameExport: Exact<typeof fastifyApiserverToken, typeof named> = true;
+const augmented: Exact<FastifyRequest['apiserver'], ApiserverIdentity | undefined> = true;
+app.get('/', async (request) => request.apiserver?.username);
+// @ts-expect-error: hook is 'onRequest' | 'preHandler'
+app.register(fastifyApiserverToken, { hook: 'onSend' });
+export { augmented, sameExport };
+`,
+} as const;
+
+describe.each(Object.entries(SOURCES))('%s type declarations (built)', (dir, source) => {
+  it('keep the identity augmentation for ESM and CJS consumers', async () => {
+    // Inside the package, so that its own name resolves through its `exports` map.
+    const scratch = mkdtempSync(join(root, 'packages', dir, '.types-check-'));
+    // One program per module kind: an augmentation seen in one file would apply to both.
+    const check = async (file: string): Promise<[string, string]> => {
+      writeFileSync(join(scratch, file), source);
+      const project = join(scratch, `tsconfig.${file}.json`);
+      writeFileSync(
+        project,
+        JSON.stringify({
+          compilerOptions: {
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            target: 'ES2022',
+            strict: true,
+            esModuleInterop: true,
+            noEmit: true,
+            // Our own declarations are checked too, not only used.
+            skipLibCheck: false,
+            types: ['node'],
+            typeRoots: [join(root, 'node_modules', '@types')],
+          },
+          files: [file],
+        }),
+      );
+      const output = await run(process.execPath, [tsc, '-p', project], {
+        cwd: scratch,
+        timeout: 110_000,
+      }).then(
+        () => '',
+        (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+      );
+      return [file, output];
+    };
+    try {
+      const results = Object.fromEntries(await Promise.all([check('check.mts'), check('check.cts')]));
+      expect(results).toEqual({ 'check.mts': '', 'check.cts': '' });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
