@@ -124,12 +124,13 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     return `${server.url}/validate`;
   }
 
-  for (const [label, parsers] of [
+  const variants: Array<[string, RequestHandler[]]> = [
     ['without a body parser', []],
-    ['after express.json()', [express.json()]],
-  ] as const) {
+    ['after express.json()', [express.json() as RequestHandler]],
+  ];
+  for (const [label, parsers] of variants) {
     it(`${label}: ["apps"] allows a Deployment, denies a Secret in an AdmissionReview with its uid`, async () => {
-      const url = await start({}, ...(parsers as RequestHandler[]));
+      const url = await start({}, ...parsers);
       const apps = await webhookToken(['apps']);
       const allowed = await post(url, apps, JSON.stringify(deployment('uid-d')));
       expect(allowed).toMatchObject({ status: 200, body: { response: { uid: 'uid-d', allowed: true } } });
