@@ -112,7 +112,8 @@ describe('deploy/60-tokenfile-refresher.yaml', () => {
       output += chunk.toString();
     });
     const deadline = Date.now() + 15_000;
-    while (!existsSync(target) && Date.now() < deadline)
+    // The script logs after the rename: wait for both, the log line may arrive a little later.
+    while (!(existsSync(target) && output.includes('"event":"refreshed"')) && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
     expect(existsSync(target), output).toBe(true);
     expect(existsSync(`${target}.tmp`)).toBe(false);
