@@ -49,7 +49,7 @@ export const HTTP_GROUPS = [
  * subject, and a wrong-signature token, a tampered token and no token are all refused. An anchor (or ours)
  * that accepts a forgery aborts the whole run.
  */
-async function preflight(port, contestant, token, groupId) {
+export async function preflight(port, contestant, token, groupId) {
   const name = `${groupId}/${contestant.variant}`;
   const ok = await probe(port, token);
   const expected = contestant.variant === 'none' ? 'ok' : SUBJECT;
