@@ -20,7 +20,7 @@ const log = (line) => process.stderr.write(`${line}\n`);
 function gitRevision() {
   try {
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: benchDir, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', '.', '../packages'], {
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', '.', '../packages', ':!results'], {
       cwd: benchDir,
       encoding: 'utf8',
     });
