@@ -62,6 +62,10 @@ export function parseArgs(argv) {
       process.exit(2);
     }
   }
+  if (args.updateReadme && (args.quick || args.only.length !== SCENARIOS.length)) {
+    console.error('--update-readme needs a full run of every scenario (no --quick, no --only)');
+    process.exit(2);
+  }
   for (const name of args.only) {
     if (!SCENARIOS.includes(name)) {
       console.error(`unknown scenario ${name}\n${HELP}`);
