@@ -1,17 +1,14 @@
-import {
-  AudienceMismatchError,
-  LegacyTokenError,
-  MalformedTokenError,
-  TokenExpiredError,
-  UnknownIssuerError,
-} from '../errors.js';
-import { decodeJwt, describeValue } from '../jwt/decode.js';
+import { MalformedTokenError } from '../errors.js';
+import { decodeJwt } from '../jwt/decode.js';
 import {
   LEGACY_ISSUER,
   type PrecheckedToken,
   type PrecheckSettings,
   precheck,
+  precheckAudienceAndExpiry,
+  precheckLegacy,
   readAudiences,
+  readIssuer,
 } from '../verifier/precheck.js';
 
 /** The pre-check settings of the `tokenreview` mode. */
@@ -48,30 +45,9 @@ export function precheckForReview(
   }
   if (settings.issuers.size > 0) return precheck(token, settings, nowSeconds);
   const decoded = decodeJwt(token, settings.algorithms);
-  const { claims } = decoded;
-  const iss = claims.iss;
-  if (iss === undefined) throw new UnknownIssuerError('the token has no `iss`');
-  if (typeof iss !== 'string') throw new MalformedTokenError('`iss` is not a string');
-  const tokenAudiences = readAudiences(claims);
-  if (iss === LEGACY_ISSUER) {
-    if (!settings.allowLegacyTokens) {
-      throw new LegacyTokenError(
-        'legacy secret-based token (iss kubernetes/serviceaccount) while allowLegacyTokens is off',
-      );
-    }
-    return { ...decoded, issuer: iss, audiences: [], legacy: true };
-  }
-  const audiences = tokenAudiences?.filter((value) => settings.audiences.has(value)) ?? [];
-  if (audiences.length === 0) {
-    throw new AudienceMismatchError(
-      `token audiences ${describeValue(tokenAudiences ?? null)} do not include any of ours`,
-    );
-  }
-  const exp = claims.exp;
-  if (typeof exp !== 'number' || !Number.isFinite(exp))
-    throw new MalformedTokenError('`exp` is missing or not a number');
-  if (exp + settings.clockTolerance < nowSeconds) {
-    throw new TokenExpiredError(`the token expired at ${exp}, ${Math.round(nowSeconds - exp)} s ago`);
-  }
-  return { ...decoded, issuer: iss, audiences, legacy: false };
+  const iss = readIssuer(decoded.claims);
+  // Read (and type-checked) before the legacy branch: a malformed `aud` is refused even there.
+  const tokenAudiences = readAudiences(decoded.claims);
+  if (iss === LEGACY_ISSUER) return precheckLegacy(decoded, settings);
+  return precheckAudienceAndExpiry(decoded, iss, tokenAudiences, settings, nowSeconds);
 }

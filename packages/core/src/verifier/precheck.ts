@@ -38,6 +38,53 @@ export function readAudiences(claims: Record<string, unknown>): string[] | undef
   throw new MalformedTokenError('`aud` is neither a string nor an array of strings');
 }
 
+/** The `iss` claim; throws when absent or not a string. */
+export function readIssuer(claims: Record<string, unknown>): string {
+  const iss = claims.iss;
+  if (iss === undefined) throw new UnknownIssuerError('the token has no `iss`');
+  if (typeof iss !== 'string') throw new MalformedTokenError('`iss` is not a string');
+  return iss;
+}
+
+/** A legacy secret-based token: passed on without audience or expiry, or refused unless allowed. */
+export function precheckLegacy(
+  decoded: DecodedJwt,
+  settings: Pick<PrecheckSettings, 'allowLegacyTokens'>,
+): PrecheckedToken {
+  if (!settings.allowLegacyTokens) {
+    throw new LegacyTokenError(
+      'legacy secret-based token (iss kubernetes/serviceaccount) while allowLegacyTokens is off',
+    );
+  }
+  return { ...decoded, issuer: LEGACY_ISSUER, audiences: [], legacy: true };
+}
+
+/**
+ * The checks once the issuer is accepted: one of our audiences among `tokenAudiences` (the
+ * token's `aud`, see {@link readAudiences}), and an `exp` not past (with the leeway).
+ */
+export function precheckAudienceAndExpiry(
+  decoded: DecodedJwt,
+  issuer: string,
+  tokenAudiences: string[] | undefined,
+  settings: Pick<PrecheckSettings, 'audiences' | 'clockTolerance'>,
+  nowSeconds: number,
+): PrecheckedToken {
+  const audiences = tokenAudiences?.filter((value) => settings.audiences.has(value)) ?? [];
+  if (audiences.length === 0) {
+    throw new AudienceMismatchError(
+      `token audiences ${describeValue(tokenAudiences ?? null)} do not include any of ours`,
+    );
+  }
+  const exp = decoded.claims.exp;
+  if (typeof exp !== 'number' || !Number.isFinite(exp))
+    throw new MalformedTokenError('`exp` is missing or not a number');
+  if (exp + settings.clockTolerance < nowSeconds) {
+    throw new TokenExpiredError(`the token expired at ${exp}, ${Math.round(nowSeconds - exp)} s ago`);
+  }
+  return { ...decoded, issuer, audiences, legacy: false };
+}
+
 /**
  * The cheap unverified filter run before any verification: it never accepts, it only rejects
  * early what a verification would reject anyway, so that garbage never reaches the issuer.
@@ -46,32 +93,9 @@ export function readAudiences(claims: Record<string, unknown>): string[] | undef
  */
 export function precheck(token: string, settings: PrecheckSettings, nowSeconds: number): PrecheckedToken {
   const decoded = decodeJwt(token, settings.algorithms);
-  const { claims } = decoded;
-  const iss = claims.iss;
-  if (iss === undefined) throw new UnknownIssuerError('the token has no `iss`');
-  if (typeof iss !== 'string') throw new MalformedTokenError('`iss` is not a string');
-  if (iss === LEGACY_ISSUER && !settings.issuers.has(iss)) {
-    if (!settings.allowLegacyTokens) {
-      throw new LegacyTokenError(
-        'legacy secret-based token (iss kubernetes/serviceaccount) while allowLegacyTokens is off',
-      );
-    }
-    return { ...decoded, issuer: iss, audiences: [], legacy: true };
-  }
+  const iss = readIssuer(decoded.claims);
+  if (iss === LEGACY_ISSUER && !settings.issuers.has(iss)) return precheckLegacy(decoded, settings);
   if (!settings.issuers.has(iss))
     throw new UnknownIssuerError(`issuer ${describeValue(iss)} is not configured`);
-  const tokenAudiences = readAudiences(claims);
-  const audiences = tokenAudiences?.filter((value) => settings.audiences.has(value)) ?? [];
-  if (audiences.length === 0) {
-    throw new AudienceMismatchError(
-      `token audiences ${describeValue(tokenAudiences ?? null)} do not include any of ours`,
-    );
-  }
-  const exp = claims.exp;
-  if (typeof exp !== 'number' || !Number.isFinite(exp))
-    throw new MalformedTokenError('`exp` is missing or not a number');
-  if (exp + settings.clockTolerance < nowSeconds) {
-    throw new TokenExpiredError(`the token expired at ${exp}, ${Math.round(nowSeconds - exp)} s ago`);
-  }
-  return { ...decoded, issuer: iss, audiences, legacy: false };
+  return precheckAudienceAndExpiry(decoded, iss, readAudiences(decoded.claims), settings, nowSeconds);
 }
