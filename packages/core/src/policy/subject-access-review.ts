@@ -5,8 +5,8 @@ import type { ApiserverIdentity } from '../identity.js';
 import type { Logger } from '../logger.js';
 import {
   type AttemptFailure,
-  AttemptTimeoutError,
   classifyAttemptFailure,
+  retryAfterSeconds,
 } from '../tokenreview/attempt-failure.js';
 import { backoffDelay } from '../tokenreview/backoff.js';
 import { importClientNode } from '../tokenreview/client-node.js';
@@ -16,6 +16,7 @@ import {
   resolveKubeConfig,
 } from '../tokenreview/kubeconfig.js';
 import { ConcurrencyLimiter, LimiterRejection } from '../tokenreview/limiter.js';
+import { timedCall } from '../tokenreview/timed-call.js';
 import { type AbortableCallOptions, abortableCallOptions } from '../tokenreview/transport.js';
 import type { RequestLike } from '../verifier/types.js';
 import {
@@ -201,7 +202,11 @@ export class SubjectAccessReviewer {
       }
       let failure: AttemptFailure;
       try {
-        const answer = await this.#attempt(api, body, timeout);
+        const answer = await timedCall(
+          (signal) => api.createSubjectAccessReview({ body }, abortableCallOptions(signal)),
+          timeout,
+          this.#closing.signal,
+        );
         const status = answer?.status;
         if (typeof status !== 'object' || status === null || typeof status.allowed !== 'boolean') {
           throw new ApiserverUnavailableError('the SubjectAccessReview answer has no status.allowed');
@@ -217,7 +222,7 @@ export class SubjectAccessReviewer {
         logger?.error({ fingerprint, status: failure.status }, `apiserver-token: ${failure.reason}`);
       if (failure.misconfiguration || !failure.retryable || attempt >= retries) {
         throw new ApiserverUnavailableError(`${failure.reason} (after ${attempt + 1} attempt(s))`, {
-          retryAfter: Math.min(60, Math.max(1, Math.ceil((failure.retryAfterMs ?? 1000) / 1000))),
+          retryAfter: retryAfterSeconds(failure),
         });
       }
       const delay = Math.max(backoffDelay(attempt, BACKOFF), failure.retryAfterMs ?? 0);
@@ -227,30 +232,5 @@ export class SubjectAccessReviewer {
       );
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, 10_000)));
     }
-  }
-
-  #attempt(
-    api: AuthorizationApiLike,
-    body: ReturnType<typeof reviewBody>,
-    timeout: number,
-  ): Promise<{ status?: AccessReviewStatus }> {
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const onClose = () => controller.abort(new AttemptTimeoutError(0));
-    this.#closing.signal.addEventListener('abort', onClose, { once: true });
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new AttemptTimeoutError(timeout);
-        reject(error);
-        controller.abort(error);
-      }, timeout);
-    });
-    return Promise.race([
-      api.createSubjectAccessReview({ body }, abortableCallOptions(controller.signal)),
-      timedOut,
-    ]).finally(() => {
-      clearTimeout(timer);
-      this.#closing.signal.removeEventListener('abort', onClose);
-    });
   }
 }

@@ -25,6 +25,16 @@ const RESET_CODES = new Set([
   'ERR_HTTP2_STREAM_ERROR',
 ]);
 
+/**
+ * The `Retry-After` (seconds) a caller is told after a failure: the apiserver's own, within 1–60 s,
+ * or 1 s when it gave none (or when we shed load ourselves).
+ */
+export function retryAfterSeconds(failure: AttemptFailure | undefined): number {
+  const ms = failure?.retryAfterMs;
+  if (ms === undefined) return 1;
+  return Math.min(60, Math.max(1, Math.ceil(ms / 1000)));
+}
+
 /** Marks an attempt abandoned by our own per-attempt timeout. */
 export class AttemptTimeoutError extends Error {
   constructor(timeoutMs: number) {

@@ -1,14 +1,10 @@
 import { ApiserverTokenError, ApiserverUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type AttemptFailure, AttemptTimeoutError, classifyAttemptFailure } from './attempt-failure.js';
+import { type AttemptFailure, classifyAttemptFailure, retryAfterSeconds } from './attempt-failure.js';
 import { type BackoffSettings, backoffDelay } from './backoff.js';
 import { ConcurrencyLimiter, LimiterRejection } from './limiter.js';
-import {
-  type AcceptedReview,
-  readReviewStatus,
-  type TokenReviewStatus,
-  tokenReviewBody,
-} from './review-result.js';
+import { type AcceptedReview, readReviewStatus, tokenReviewBody } from './review-result.js';
+import { timedCall } from './timed-call.js';
 import type { TokenReviewTransport } from './transport.js';
 
 /** Resolved resilience settings (milliseconds). */
@@ -25,15 +21,6 @@ export interface ReviewClientHooks {
   logger?: Logger;
   now?: () => number;
   random?: () => number;
-}
-
-/** Seconds a caller is told to wait when we shed load ourselves. */
-const OVERLOAD_RETRY_AFTER = 1;
-
-function retryAfterSeconds(failure: AttemptFailure | undefined): number {
-  const ms = failure?.retryAfterMs;
-  if (ms === undefined) return OVERLOAD_RETRY_AFTER;
-  return Math.min(60, Math.max(1, Math.ceil(ms / 1000)));
 }
 
 /**
@@ -101,7 +88,11 @@ export class TokenReviewClient {
       let failure: AttemptFailure;
       try {
         const timeout = Math.max(1, Math.min(settings.timeout, deadlineAt - this.#now()));
-        const response = await this.#attempt(transport, body, timeout);
+        const response = await timedCall(
+          (signal) => transport.create(body, signal),
+          timeout,
+          this.#closing.signal,
+        );
         return readReviewStatus(response.status, audiences);
       } catch (error) {
         if (error instanceof ApiserverTokenError) throw error;
@@ -136,28 +127,6 @@ export class TokenReviewClient {
   close(): void {
     this.#closing.abort();
     this.limiter.drain();
-  }
-
-  #attempt(
-    transport: TokenReviewTransport,
-    body: ReturnType<typeof tokenReviewBody>,
-    timeout: number,
-  ): Promise<{ status?: TokenReviewStatus }> {
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const onClose = () => controller.abort(new AttemptTimeoutError(0));
-    this.#closing.signal.addEventListener('abort', onClose, { once: true });
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new AttemptTimeoutError(timeout);
-        reject(error);
-        controller.abort(error);
-      }, timeout);
-    });
-    return Promise.race([transport.create(body, controller.signal), timedOut]).finally(() => {
-      clearTimeout(timer);
-      this.#closing.signal.removeEventListener('abort', onClose);
-    });
   }
 
   #sleep(ms: number): Promise<void> {
