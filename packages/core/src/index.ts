@@ -32,7 +32,13 @@ export {
   UnknownIssuerError,
   UnknownKeyError,
 } from './errors.js';
-export type { AdapterSettings, RespondMode, VerifyApiserverTokenOptions } from './http/adapter-options.js';
+export { assertAdapterOptions, assertOneOf } from './http/adapter-checks.js';
+export type {
+  AdapterControls,
+  AdapterSettings,
+  RespondMode,
+  VerifyApiserverTokenOptions,
+} from './http/adapter-options.js';
 export type { AuthenticationOutcome, HttpAuthenticator } from './http/http-authenticator.js';
 export { createHttpAuthenticator, resolveVerifier } from './http/http-authenticator.js';
 export type {

@@ -1,7 +1,8 @@
 import {
+  type AdapterControls,
   type ApiserverIdentity,
-  ApiserverTokenConfigError,
-  type ApiserverTokenVerifier,
+  assertAdapterOptions,
+  assertOneOf,
   createHttpAuthenticator,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
@@ -35,14 +36,7 @@ export interface ExpressVerifyApiserverTokenOptions extends VerifyApiserverToken
 }
 
 /** The middleware, with the verifier it uses. */
-export interface ApiserverTokenMiddleware extends RequestHandler {
-  /** The verifier in use; share it with other apps through `verifyApiserverToken({ verifier })`. */
-  readonly verifier: ApiserverTokenVerifier;
-  /** Resolves once keys are loaded; await it before reporting ready. */
-  ready(): Promise<void>;
-  /** Closes the verifier if this middleware created it (a verifier passed in is left open). Idempotent. */
-  close(): Promise<void>;
-}
+export interface ApiserverTokenMiddleware extends RequestHandler, AdapterControls {}
 
 /**
  * Express middleware (Express 4 and 5) that lets a request through only if it carries a valid
@@ -64,19 +58,9 @@ export interface ApiserverTokenMiddleware extends RequestHandler {
 export function verifyApiserverToken(
   options: ExpressVerifyApiserverTokenOptions = {},
 ): ApiserverTokenMiddleware {
-  if (typeof options !== 'object' || options === null) {
-    throw new ApiserverTokenConfigError(
-      'options',
-      'expected an options object, or nothing to read the environment',
-    );
-  }
+  assertAdapterOptions(options);
   const { errors = 'respond', ...rest } = options;
-  if (errors !== 'respond' && errors !== 'next') {
-    throw new ApiserverTokenConfigError(
-      'errors',
-      `expected 'respond' or 'next', got ${JSON.stringify(String(errors))}`,
-    );
-  }
+  assertOneOf('errors', errors, ['respond', 'next']);
   const authenticator = createHttpAuthenticator<Request>(rest);
 
   const middleware = (req: Request, res: Response, next: NextFunction): void => {

@@ -1,6 +1,7 @@
 import {
   type ApiserverIdentity,
   ApiserverTokenConfigError,
+  assertOneOf,
   createHttpAuthenticator,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
@@ -34,12 +35,7 @@ export interface FastifyApiserverTokenOptions extends VerifyApiserverTokenOption
 
 async function plugin(fastify: FastifyInstance, options: FastifyApiserverTokenOptions): Promise<void> {
   const { hook: hookOption, ...rest } = options;
-  if (hookOption !== undefined && hookOption !== 'onRequest' && hookOption !== 'preHandler') {
-    throw new ApiserverTokenConfigError(
-      'hook',
-      `expected 'onRequest' or 'preHandler', got ${JSON.stringify(String(hookOption))}`,
-    );
-  }
+  if (hookOption !== undefined) assertOneOf('hook', hookOption, ['onRequest', 'preHandler']);
   const authenticator = createHttpAuthenticator<FastifyRequest>(rest);
   const hook = hookOption ?? (authenticator.readsBody ? 'preHandler' : 'onRequest');
   if (hook === 'onRequest' && authenticator.readsBody) {

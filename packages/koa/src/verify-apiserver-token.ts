@@ -1,7 +1,8 @@
 import {
+  type AdapterControls,
   type ApiserverIdentity,
-  ApiserverTokenConfigError,
-  type ApiserverTokenVerifier,
+  assertAdapterOptions,
+  assertOneOf,
   createHttpAuthenticator,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
@@ -41,14 +42,7 @@ export interface KoaVerifyApiserverTokenOptions extends VerifyApiserverTokenOpti
 }
 
 /** The middleware, with the verifier it uses. */
-export interface ApiserverTokenMiddleware extends Middleware<ApiserverState> {
-  /** The verifier in use; share it with other apps through `verifyApiserverToken({ verifier })`. */
-  readonly verifier: ApiserverTokenVerifier;
-  /** Resolves once keys are loaded; await it before reporting ready. */
-  ready(): Promise<void>;
-  /** Closes the verifier if this middleware created it (a verifier passed in is left open). Idempotent. */
-  close(): Promise<void>;
-}
+export interface ApiserverTokenMiddleware extends Middleware<ApiserverState>, AdapterControls {}
 
 /**
  * Koa middleware (Koa 2 and 3) that lets a request through only if it carries a valid token
@@ -69,19 +63,9 @@ export interface ApiserverTokenMiddleware extends Middleware<ApiserverState> {
  * ```
  */
 export function verifyApiserverToken(options: KoaVerifyApiserverTokenOptions = {}): ApiserverTokenMiddleware {
-  if (typeof options !== 'object' || options === null) {
-    throw new ApiserverTokenConfigError(
-      'options',
-      'expected an options object, or nothing to read the environment',
-    );
-  }
+  assertAdapterOptions(options);
   const { errors = 'respond', ...rest } = options;
-  if (errors !== 'respond' && errors !== 'throw') {
-    throw new ApiserverTokenConfigError(
-      'errors',
-      `expected 'respond' or 'throw', got ${JSON.stringify(String(errors))}`,
-    );
-  }
+  assertOneOf('errors', errors, ['respond', 'throw']);
   const authenticator = createHttpAuthenticator<Context>(rest);
 
   const middleware = async (ctx: Context, next: Next): Promise<void> => {

@@ -49,3 +49,16 @@ export interface AdapterSettings<Request = unknown> {
  * no options at all is valid in a configured pod.
  */
 export type VerifyApiserverTokenOptions<Request = unknown> = VerifierOptions & AdapterSettings<Request>;
+
+/** What an adapter's middleware or plugin exposes besides itself (and the shared HTTP layer too). */
+export interface AdapterControls {
+  /**
+   * The verifier in use: the one passed as `verifier`, or the one created from the options. Share
+   * it with other apps through `verifyApiserverToken({ verifier })`.
+   */
+  readonly verifier: ApiserverTokenVerifier;
+  /** Resolves once the verifier's keys are loaded; await it before reporting ready. */
+  ready(): Promise<void>;
+  /** Closes the verifier if it was created here; a verifier passed in is left to its owner. Idempotent. */
+  close(): Promise<void>;
+}

@@ -4,7 +4,13 @@ import type { ApiserverIdentity } from '../identity.js';
 import type { VerifierOptions } from '../options.js';
 import { createVerifier } from '../verifier/create-verifier.js';
 import type { ApiserverTokenVerifier, RequestLike } from '../verifier/types.js';
-import type { AdapterSettings, RespondMode, VerifyApiserverTokenOptions } from './adapter-options.js';
+import { assertAdapterOptions } from './adapter-checks.js';
+import type {
+  AdapterControls,
+  AdapterSettings,
+  RespondMode,
+  VerifyApiserverTokenOptions,
+} from './adapter-options.js';
 import { type AdmissionDenialResponse, renderAdmissionDenial } from './render-admission-denial.js';
 import { type ErrorResponse, renderError } from './render-error.js';
 
@@ -32,9 +38,7 @@ export type AuthenticationOutcome =
  * and renders failures. An adapter translates its request into a {@link RequestLike}, calls
  * {@link HttpAuthenticator.authenticate}, and either attaches the identity or sends the response.
  */
-export interface HttpAuthenticator<Request = unknown> {
-  /** The verifier in use: the one passed as `verifier`, or the one created from the options. */
-  readonly verifier: ApiserverTokenVerifier;
+export interface HttpAuthenticator<Request = unknown> extends AdapterControls {
   /** True when the verifier was created here, so {@link HttpAuthenticator.close} closes it. */
   readonly ownsVerifier: boolean;
   /** How rejections are rendered. */
@@ -46,10 +50,6 @@ export interface HttpAuthenticator<Request = unknown> {
   readonly readsBody: boolean;
   /** Verifies the request; never rejects (every failure is an outcome with its response). */
   authenticate(request: RequestLike, original: Request): Promise<AuthenticationOutcome>;
-  /** Resolves once the verifier's keys are loaded; for readiness probes. */
-  ready(): Promise<void>;
-  /** Closes the verifier if it was created here; a shared verifier is left to its owner. Idempotent. */
-  close(): Promise<void>;
 }
 
 /** Options an adapter reads itself; everything else goes to `createVerifier()`. */
@@ -67,12 +67,7 @@ const SETTINGS = ['verifier', 'respond', 'onVerified', 'onRejected'] as const sa
 export function createHttpAuthenticator<Request = unknown>(
   options: VerifyApiserverTokenOptions<Request> = {},
 ): HttpAuthenticator<Request> {
-  if (typeof options !== 'object' || options === null) {
-    throw new ApiserverTokenConfigError(
-      'options',
-      'expected an options object, or nothing to read the environment',
-    );
-  }
+  assertAdapterOptions(options);
   const { verifier: given, respond: respondOption, onVerified, onRejected, ...verifierOptions } = options;
   const env = verifierOptions.env ?? process.env;
   if (onVerified !== undefined && typeof onVerified !== 'function') {
