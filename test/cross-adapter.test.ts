@@ -19,8 +19,9 @@ import {
 import { verifyApiserverToken as expressGuard } from '@apiserver-token/express';
 import { fastifyApiserverToken } from '@apiserver-token/fastify';
 import { verifyApiserverToken as koaGuard } from '@apiserver-token/koa';
-import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { WEBHOOK_AUDIENCE as AUDIENCE, admissionReview } from './helpers/admission-review.js';
+import { CALLER, useTestApiserver } from './helpers/test-apiserver.js';
 
 // #region node-http-adapter
 /**
@@ -49,9 +50,6 @@ function nodeHttpGuard(options: VerifyApiserverTokenOptions<IncomingMessage> = {
   return Object.assign(guard, { ready: authenticator.ready, close: authenticator.close });
 }
 // #endregion node-http-adapter
-
-const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
-const CALLER = { namespace: 'kube-system', serviceAccount: 'webhook-auth' };
 
 /** The frameworks, each loaded from the adapter package that declares it. */
 const requireFrom = (dir: string) =>
@@ -180,39 +178,8 @@ const ADAPTERS: ReadonlyArray<readonly [string, Serve]> = [
 
 // ---------------------------------------------------------------------------------------------
 
-let api: TestApiserver;
-let base: Options;
-beforeAll(async () => {
-  api = await startTestApiserver();
-  base = {
-    audience: AUDIENCE,
-    issuer: api.issuer,
-    jwks: { ca: api.ca, timeout: 1000 },
-    inCluster: false,
-    env: {},
-  };
-});
-afterAll(async () => {
-  await api.close();
-});
-
-const mint = (overrides: Parameters<TestApiserver['mintToken']>[0] = {}) =>
-  api.mintToken({ ...CALLER, audiences: [AUDIENCE], ...overrides });
-
-// The AdmissionReview shape kube-apiserver sends (see test/fixtures/…/webhook/admission-request.json).
-const review = (uid: string) => ({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid,
-    kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
-    resource: { group: 'apps', version: 'v1', resource: 'deployments' },
-    operation: 'CREATE',
-    namespace: 'demo',
-    name: 'web',
-    object: { metadata: { name: 'web', namespace: 'demo' } },
-  },
-});
+const kit = useTestApiserver({ timeout: 1000 });
+const { mint } = kit;
 
 /** What a caller sees of a response: the headers that carry meaning, and the parsed body. */
 interface Seen {
@@ -261,11 +228,11 @@ function send(url: string, authorizations: string[], body: unknown): Promise<See
 /** Adapter configurations the scenarios run under. */
 type Config = 'http' | 'admission-review' | 'policy' | 'policy-option' | 'admission' | 'issuer-down';
 const configs = (): Record<Config, Options> => ({
-  http: base,
-  'admission-review': { ...base, respond: 'admission-review' },
+  http: kit.options,
+  'admission-review': { ...kit.options, respond: 'admission-review' },
   // The policy: only kube-system:webhook-auth, through the onVerified hook every adapter shares.
   policy: {
-    ...base,
+    ...kit.options,
     onVerified(identity) {
       const sa = identity.serviceAccount;
       if (sa?.namespace !== CALLER.namespace || sa.name !== CALLER.serviceAccount) {
@@ -274,10 +241,13 @@ const configs = (): Record<Config, Options> => ({
     },
   },
   // The same rule through core's own policy option.
-  'policy-option': { ...base, policy: { serviceAccounts: [`${CALLER.namespace}:${CALLER.serviceAccount}`] } },
+  'policy-option': {
+    ...kit.options,
+    policy: { serviceAccounts: [`${CALLER.namespace}:${CALLER.serviceAccount}`] },
+  },
   // KEP-6060: the token's attested API groups must cover the AdmissionReview's resource group.
-  admission: { ...base, admission: true },
-  'issuer-down': base,
+  admission: { ...kit.options, admission: true },
+  'issuer-down': kit.options,
 });
 
 const json = 'application/json; charset=utf-8';
@@ -325,7 +295,7 @@ interface Scenario {
 
 const bearer = (make: () => Promise<string>) => async () => [`Bearer ${await make()}`];
 const webhookToken = (apiGroups: string[]) =>
-  api.mintWebhookToken({
+  kit.api.mintWebhookToken({
     ...CALLER,
     webhook: { kind: 'ValidatingWebhookConfiguration', name: 'my-webhook' },
     audience: AUDIENCE,
@@ -446,14 +416,14 @@ const SCENARIOS: Scenario[] = [
     name: "admission mode: a webhook token attested for the review's group passes",
     config: 'admission',
     authorization: bearer(() => webhookToken(['apps'])),
-    body: review('uid-kep'),
+    body: admissionReview('uid-kep'),
     expected: allowed(),
   },
   {
     name: 'admission mode: a webhook token attested for another group gets a 403 denial',
     config: 'admission',
     authorization: bearer(() => webhookToken(['batch'])),
-    body: review('uid-kep-2'),
+    body: admissionReview('uid-kep-2'),
     expected: {
       status: 200,
       'www-authenticate': null,
@@ -507,7 +477,7 @@ const SCENARIOS: Scenario[] = [
     name: 'admission-review mode: forged token gets a denial with the uid echoed',
     config: 'admission-review',
     authorization: bearer(() => mint({ tamper: 'signature' })),
-    body: review('5a3c7c1e-uid'),
+    body: admissionReview('5a3c7c1e-uid'),
     expected: {
       status: 200,
       'www-authenticate': null,
@@ -534,7 +504,7 @@ const SCENARIOS: Scenario[] = [
     name: 'admission-review mode: missing token gets a denial',
     config: 'admission-review',
     authorization: async () => [],
-    body: review('uid-missing'),
+    body: admissionReview('uid-missing'),
     expected: {
       status: 200,
       'www-authenticate': null,
@@ -561,7 +531,7 @@ const SCENARIOS: Scenario[] = [
     name: 'admission-review mode: genuine token passes',
     config: 'admission-review',
     authorization: bearer(() => mint()),
-    body: review('uid-ok'),
+    body: admissionReview('uid-ok'),
     expected: allowed(),
   },
 ];
@@ -587,13 +557,13 @@ describe('one scenario table, every adapter, over real sockets', () => {
     const headers = await authorization();
     if (config === 'issuer-down') {
       // Verifiers that hold no keys yet, while discovery and JWKS are unreachable.
-      api.setFault('*', { down: true });
+      kit.api.setFault('*', { down: true });
     }
     try {
       const seen: Record<string, Seen> = {};
       for (const [name, serve] of ADAPTERS) {
         const served = await serverFor(name, serve, config);
-        seen[name] = await send(served.url, headers, body ?? review('uid-1'));
+        seen[name] = await send(served.url, headers, body ?? admissionReview('uid-1'));
       }
       expect(seen).toEqual(Object.fromEntries(ADAPTERS.map(([name]) => [name, expected])));
       // Beyond the expectation: byte-for-byte the same answer everywhere (identity included).
@@ -605,7 +575,7 @@ describe('one scenario table, every adapter, over real sockets', () => {
         if (token.length > 20) expect(JSON.stringify(seen)).not.toContain(token);
       }
     } finally {
-      api.clearFaults();
+      kit.api.clearFaults();
     }
   });
 });

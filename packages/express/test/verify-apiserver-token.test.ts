@@ -6,49 +6,20 @@ import {
   createVerifier,
   ForbiddenIdentityError,
   isApiserverTokenError,
-  type VerifierOptions,
 } from '@apiserver-token/core';
 import { verifyApiserverToken } from '@apiserver-token/express';
-import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import type { ErrorRequestHandler, Request } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  WEBHOOK_AUDIENCE as AUDIENCE,
+  admissionReview,
+  postJson,
+} from '../../../test/helpers/admission-review.js';
+import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 import { EXPRESS_VERSIONS, listen } from './helpers.js';
 
-const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
-
-// The AdmissionReview shape kube-apiserver sends (see test/fixtures/…/webhook/admission-request.json).
-const review = (uid: string) => ({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid,
-    kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
-    resource: { group: 'apps', version: 'v1', resource: 'deployments' },
-    operation: 'CREATE',
-    namespace: 'demo',
-    name: 'web',
-    object: { metadata: { name: 'web', namespace: 'demo' } },
-  },
-});
-
-let api: TestApiserver;
-let options: VerifierOptions;
-
-beforeAll(async () => {
-  api = await startTestApiserver();
-  options = { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: {} };
-});
-afterAll(async () => {
-  await api.close();
-});
-
-const mint = (overrides: Parameters<TestApiserver['mintToken']>[0] = {}) =>
-  api.mintToken({
-    namespace: 'kube-system',
-    serviceAccount: 'webhook-auth',
-    audiences: [AUDIENCE],
-    ...overrides,
-  });
+const kit = useTestApiserver();
+const { mint } = kit;
 
 describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
   /** An app whose protected route echoes the identity it saw. */
@@ -61,18 +32,11 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     return listen(app);
   }
 
-  const post = (url: string, headers: Record<string, string> = {}, body: unknown = review('uid-1')) =>
-    fetch(`${url}/validate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-    });
-
   describe('with a verifier of its own', () => {
     let guard: ReturnType<typeof verifyApiserverToken>;
     let server: Awaited<ReturnType<typeof listen>>;
     beforeAll(async () => {
-      guard = verifyApiserverToken(options);
+      guard = verifyApiserverToken(kit.options);
       server = await start(guard);
     });
     afterAll(async () => {
@@ -82,7 +46,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
 
     it('lets a genuine token through and sets req.apiserver', async () => {
       const token = await mint();
-      const res = await post(server.url, { authorization: `Bearer ${token}` });
+      const res = await postJson(server.url, { authorization: `Bearer ${token}` });
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(text).not.toContain(token);
@@ -90,7 +54,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
       expect(identity).toMatchObject({
         username: 'system:serviceaccount:kube-system:webhook-auth',
         serviceAccount: { namespace: 'kube-system', name: 'webhook-auth' },
-        issuer: api.issuer,
+        issuer: kit.api.issuer,
         audiences: [AUDIENCE],
         verifiedBy: 'jwks',
       });
@@ -99,7 +63,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     });
 
     it('answers a request without a token with 401 and a bare Bearer challenge', async () => {
-      const res = await post(server.url);
+      const res = await postJson(server.url);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -126,7 +90,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
       'rejects %s with 401 and its code, never echoing the token',
       async (_case, make, code) => {
         const token = await make();
-        const res = await post(server.url, { authorization: `Bearer ${token}` });
+        const res = await postJson(server.url, { authorization: `Bearer ${token}` });
         expect(res.status).toBe(401);
         expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
         const text = await res.text();
@@ -141,7 +105,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
 
     it('rejects a malformed Authorization header with 401', async () => {
       for (const authorization of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer a.b', 'Bearer  two  spaces']) {
-        const res = await post(server.url, { authorization });
+        const res = await postJson(server.url, { authorization });
         expect(res.status, authorization).toBe(401);
         expect(['malformed_authorization', 'malformed_token', 'missing_token']).toContain(
           ((await res.json()) as { error: string }).error,
@@ -191,14 +155,14 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
   it('sends 403 when onVerified rejects the identity, and 503 (never 500) when a hook throws anything else', async () => {
     const seen: unknown[] = [];
     const forbidding = verifyApiserverToken({
-      ...options,
+      ...kit.options,
       onVerified(identity) {
         if (identity.serviceAccount?.name !== 'allowed') throw new ForbiddenIdentityError('not on the list');
       },
       onRejected: (error) => seen.push(error),
     });
     const crashing = verifyApiserverToken({
-      ...options,
+      ...kit.options,
       onVerified() {
         throw new TypeError('bug in a hook with a secret inside');
       },
@@ -244,34 +208,34 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
 
   it('answers 503 with Retry-After while the issuer cannot be reached, then recovers', async () => {
     // A fresh verifier holds no keys yet: with discovery and JWKS down it cannot verify anything.
-    const guard = verifyApiserverToken({ ...options, jwks: { ca: api.ca, timeout: 1000 } });
+    const guard = verifyApiserverToken({ ...kit.options, jwks: { ca: kit.api.ca, timeout: 1000 } });
     const server = await start(guard);
-    api.setFault('*', { down: true });
+    kit.api.setFault('*', { down: true });
     try {
       const token = await mint();
-      const res = await post(server.url, { authorization: `Bearer ${token}` });
+      const res = await postJson(server.url, { authorization: `Bearer ${token}` });
       expect(res.status).toBe(503);
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(res.headers.get('www-authenticate')).toBeNull();
       const text = await res.text();
       expect(JSON.parse(text)).toMatchObject({ error: 'issuer_unavailable' });
       expect(text).not.toContain(token);
-      api.clearFaults();
+      kit.api.clearFaults();
       await expect
-        .poll(async () => (await post(server.url, { authorization: `Bearer ${token}` })).status, {
+        .poll(async () => (await postJson(server.url, { authorization: `Bearer ${token}` })).status, {
           timeout: 20_000,
           interval: 250,
         })
         .toBe(200);
     } finally {
-      api.clearFaults();
+      kit.api.clearFaults();
       await server.close();
       await guard.close();
     }
   });
 
   it("passes errors to the app's error handler with errors: 'next'", async () => {
-    const guard = verifyApiserverToken({ ...options, errors: 'next' });
+    const guard = verifyApiserverToken({ ...kit.options, errors: 'next' });
     const received: unknown[] = [];
     const server = await start(guard, (error, _req, res, _next) => {
       received.push(error);
@@ -279,7 +243,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
       res.status(status).json({ handledBy: 'app' });
     });
     try {
-      const res = await post(server.url, { authorization: `Bearer ${await mint({ tamper: 'signature' })}` });
+      const res = await postJson(server.url, {
+        authorization: `Bearer ${await mint({ tamper: 'signature' })}`,
+      });
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ handledBy: 'app' });
       expect(received).toHaveLength(1);
@@ -293,11 +259,15 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
   });
 
   it("answers AdmissionReviews with a denial (HTTP 200, uid echoed) with respond: 'admission-review'", async () => {
-    const guard = verifyApiserverToken({ ...options, respond: 'admission-review' });
+    const guard = verifyApiserverToken({ ...kit.options, respond: 'admission-review' });
     const server = await start(guard);
     try {
       const token = await mint({ audiences: ['https://other.example/validate'] });
-      const res = await post(server.url, { authorization: `Bearer ${token}` }, review('0b6c3c40-uid'));
+      const res = await postJson(
+        server.url,
+        { authorization: `Bearer ${token}` },
+        admissionReview('0b6c3c40-uid'),
+      );
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({
         apiVersion: 'admission.k8s.io/v1',
@@ -314,10 +284,14 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
         },
       });
       // Not an AdmissionReview: the plain HTTP answer.
-      const plain = await post(server.url, { authorization: `Bearer ${token}` }, { hello: 'world' });
+      const plain = await postJson(server.url, { authorization: `Bearer ${token}` }, { hello: 'world' });
       expect(plain.status).toBe(401);
       // A genuine token still passes.
-      const ok = await post(server.url, { authorization: `Bearer ${await mint()}` }, review('u2'));
+      const ok = await postJson(
+        server.url,
+        { authorization: `Bearer ${await mint()}` },
+        admissionReview('u2'),
+      );
       expect(ok.status).toBe(200);
       expect(await ok.json()).toMatchObject({ identity: { verifiedBy: 'jwks' } });
     } finally {
@@ -327,7 +301,7 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
   });
 
   it('shares one verifier between apps and leaves it open on close()', async () => {
-    const verifier = createVerifier(options);
+    const verifier = createVerifier(kit.options);
     const first = verifyApiserverToken({ verifier });
     const second = verifyApiserverToken({ verifier });
     expect(first.verifier).toBe(verifier);
@@ -337,12 +311,12 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     try {
       const token = await mint();
       for (const server of [a, b]) {
-        const res = await post(server.url, { authorization: `Bearer ${token}` });
+        const res = await postJson(server.url, { authorization: `Bearer ${token}` });
         expect(res.status).toBe(200);
       }
       await first.close();
       // Still usable by the second app: the middleware does not own a verifier it was given.
-      expect((await post(b.url, { authorization: `Bearer ${token}` })).status).toBe(200);
+      expect((await postJson(b.url, { authorization: `Bearer ${token}` })).status).toBe(200);
     } finally {
       await a.close();
       await b.close();
@@ -364,7 +338,7 @@ describe('configuration errors fail at construction', () => {
   });
 
   it('when a shared verifier is combined with verifier options', () => {
-    const verifier = createVerifier(options);
+    const verifier = createVerifier(kit.options);
     try {
       expect(() => verifyApiserverToken({ verifier, audience: AUDIENCE })).toThrowError(
         /`audience`.*verifier/,
@@ -376,8 +350,12 @@ describe('configuration errors fail at construction', () => {
 
   it('for unknown values of errors and respond', () => {
     // @ts-expect-error: not an allowed value
-    expect(() => verifyApiserverToken({ ...options, errors: 'throw' })).toThrow(ApiserverTokenConfigError);
+    expect(() => verifyApiserverToken({ ...kit.options, errors: 'throw' })).toThrow(
+      ApiserverTokenConfigError,
+    );
     // @ts-expect-error: not an allowed value
-    expect(() => verifyApiserverToken({ ...options, respond: 'json' })).toThrow(ApiserverTokenConfigError);
+    expect(() => verifyApiserverToken({ ...kit.options, respond: 'json' })).toThrow(
+      ApiserverTokenConfigError,
+    );
   });
 });

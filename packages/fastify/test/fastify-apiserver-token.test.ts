@@ -5,48 +5,16 @@ import {
   type ApiserverTokenError,
   createVerifier,
   ForbiddenIdentityError,
-  type VerifierOptions,
 } from '@apiserver-token/core';
 import fastifyApiserverTokenDefault, { fastifyApiserverToken } from '@apiserver-token/fastify';
-import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WEBHOOK_AUDIENCE as AUDIENCE, admissionReview } from '../../../test/helpers/admission-review.js';
+import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 import { FASTIFY_VERSIONS } from './helpers.js';
 
-const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
-
-const review = (uid: string) => ({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid,
-    kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
-    resource: { group: 'apps', version: 'v1', resource: 'deployments' },
-    operation: 'CREATE',
-    namespace: 'demo',
-    name: 'web',
-    object: { metadata: { name: 'web', namespace: 'demo' } },
-  },
-});
-
-let api: TestApiserver;
-let options: VerifierOptions;
-
-beforeAll(async () => {
-  api = await startTestApiserver();
-  options = { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: {} };
-});
-afterAll(async () => {
-  await api.close();
-});
-
-const mint = (overrides: Parameters<TestApiserver['mintToken']>[0] = {}) =>
-  api.mintToken({
-    namespace: 'kube-system',
-    serviceAccount: 'webhook-auth',
-    audiences: [AUDIENCE],
-    ...overrides,
-  });
+const kit = useTestApiserver();
+const { mint } = kit;
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -99,7 +67,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   describe('registered inside an encapsulated scope', () => {
     let app: FastifyInstance;
     beforeAll(async () => {
-      app = await scopedApp(options);
+      app = await scopedApp(kit.options);
     });
     afterAll(async () => {
       await app.close();
@@ -111,7 +79,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
         method: 'POST',
         url: '/validate',
         headers: bearer(token),
-        payload: review('u1'),
+        payload: admissionReview('u1'),
       });
       expect(res.statusCode).toBe(200);
       expect(res.body).not.toContain(token);
@@ -119,7 +87,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
       expect(identity).toMatchObject({
         username: 'system:serviceaccount:kube-system:webhook-auth',
         serviceAccount: { namespace: 'kube-system', name: 'webhook-auth' },
-        issuer: api.issuer,
+        issuer: kit.api.issuer,
         audiences: [AUDIENCE],
         verifiedBy: 'jwks',
       });
@@ -132,7 +100,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
     });
 
     it('answers a missing token with 401, a bare Bearer challenge and no-store', async () => {
-      const res = await app.inject({ method: 'POST', url: '/validate', payload: review('u1') });
+      const res = await app.inject({ method: 'POST', url: '/validate', payload: admissionReview('u1') });
       expect(res.statusCode).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Bearer');
       expect(res.headers['cache-control']).toBe('no-store');
@@ -161,7 +129,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
         method: 'POST',
         url: '/validate',
         headers: bearer(token),
-        payload: review('u1'),
+        payload: admissionReview('u1'),
       });
       expect(res.statusCode).toBe(401);
       expect(res.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/);
@@ -175,7 +143,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
 
   it('guards every route when registered on the root instance', async () => {
     const app = Fastify();
-    await app.register(fastifyApiserverToken, options);
+    await app.register(fastifyApiserverToken, kit.options);
     app.get('/a', async (request) => ({ user: request.apiserver?.username }));
     app.get('/b', async () => ({ ok: true }));
     try {
@@ -188,14 +156,14 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   });
 
   it('works over a real socket, and refuses several Authorization headers', async () => {
-    const app = await scopedApp(options);
+    const app = await scopedApp(kit.options);
     try {
       const base = await app.listen({ port: 0, host: '127.0.0.1' });
       const token = await mint();
       const ok = await fetch(`${base}/validate`, {
         method: 'POST',
         headers: { ...bearer(token), 'content-type': 'application/json' },
-        body: JSON.stringify(review('u1')),
+        body: JSON.stringify(admissionReview('u1')),
       });
       expect(ok.status).toBe(200);
       expect(await ok.json()).toMatchObject({ identity: { verifiedBy: 'jwks' } });
@@ -216,14 +184,14 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   it('sends 403 when onVerified rejects the identity, and 503 (never 500) when a hook throws anything else', async () => {
     const seen: Array<[unknown, string]> = [];
     const forbidding = await scopedApp({
-      ...options,
+      ...kit.options,
       onVerified(identity) {
         if (identity.serviceAccount?.name !== 'allowed') throw new ForbiddenIdentityError('not on the list');
       },
       onRejected: (error, request) => seen.push([error, request.url]),
     });
     const crashing = await scopedApp({
-      ...options,
+      ...kit.options,
       onVerified() {
         throw new TypeError('bug in a hook with a secret inside');
       },
@@ -252,14 +220,14 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   });
 
   it("answers AdmissionReviews with a denial in a preHandler (after body parsing) with respond: 'admission-review'", async () => {
-    const app = await scopedApp({ ...options, respond: 'admission-review' });
+    const app = await scopedApp({ ...kit.options, respond: 'admission-review' });
     try {
       const token = await mint({ audiences: ['https://other.example/validate'] });
       const res = await app.inject({
         method: 'POST',
         url: '/validate',
         headers: bearer(token),
-        payload: review('0b6c-uid'),
+        payload: admissionReview('0b6c-uid'),
       });
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({
@@ -287,7 +255,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
         method: 'POST',
         url: '/validate',
         headers: bearer(await mint()),
-        payload: review('u2'),
+        payload: admissionReview('u2'),
       });
       expect(ok.statusCode).toBe(200);
     } finally {
@@ -298,21 +266,21 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   it('runs admission mode (KEP-6060) in preHandler on the parsed AdmissionReview', async () => {
     const WEBHOOK = { kind: 'ValidatingWebhookConfiguration' as const, name: 'my-webhook' };
     const webhookToken = (apiGroups: string[]) =>
-      api.mintWebhookToken({ webhook: WEBHOOK, audience: AUDIENCE, apiGroups });
-    const app = await scopedApp({ ...options, admission: true });
+      kit.api.mintWebhookToken({ webhook: WEBHOOK, audience: AUDIENCE, apiGroups });
+    const app = await scopedApp({ ...kit.options, admission: true });
     try {
       const ok = await app.inject({
         method: 'POST',
         url: '/validate',
         headers: bearer(await webhookToken(['apps'])),
-        payload: review('a-1'),
+        payload: admissionReview('a-1'),
       });
       expect(ok.statusCode).toBe(200);
       const denied = await app.inject({
         method: 'POST',
         url: '/validate',
         headers: bearer(await webhookToken(['batch'])),
-        payload: review('a-2'),
+        payload: admissionReview('a-2'),
       });
       expect(denied.statusCode).toBe(200);
       expect(denied.json()).toMatchObject({
@@ -325,7 +293,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   });
 
   it('rejects before the body is read in onRequest mode (the default without admission-review)', async () => {
-    const app = await scopedApp(options);
+    const app = await scopedApp(kit.options);
     try {
       // Invalid JSON would be a 400 if the body were parsed first.
       const res = await app.inject({
@@ -335,7 +303,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
         payload: '{not json',
       });
       expect(res.statusCode).toBe(401);
-      const late = await scopedApp({ ...options, hook: 'preHandler' });
+      const late = await scopedApp({ ...kit.options, hook: 'preHandler' });
       try {
         const parsedFirst = await late.inject({
           method: 'POST',
@@ -353,7 +321,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   });
 
   it('leaves a shared verifier open when Fastify closes', async () => {
-    const verifier = createVerifier(options);
+    const verifier = createVerifier(kit.options);
     const app = await scopedApp({ verifier });
     const token = await mint();
     expect((await app.inject({ method: 'POST', url: '/validate', headers: bearer(token) })).statusCode).toBe(
@@ -368,11 +336,11 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
   it('fails registration on bad options with ApiserverTokenConfigError', async () => {
     for (const bad of [
       { issuer: 'https://issuer.example', env: {}, inCluster: false },
-      { ...options, hook: 'onSend' },
-      { ...options, respond: 'xml' },
+      { ...kit.options, hook: 'onSend' },
+      { ...kit.options, respond: 'xml' },
       // onRequest runs before the body is parsed: admission mode cannot work there.
-      { ...options, admission: true, hook: 'onRequest' },
-      { ...options, respond: 'admission-review', hook: 'onRequest' },
+      { ...kit.options, admission: true, hook: 'onRequest' },
+      { ...kit.options, respond: 'admission-review', hook: 'onRequest' },
     ]) {
       const app = Fastify();
       await expect(app.register(fastifyApiserverToken, bad as never).ready()).rejects.toBeInstanceOf(

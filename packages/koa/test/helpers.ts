@@ -1,5 +1,3 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Koa2 from 'koa2';
 
@@ -23,18 +21,4 @@ export const jsonBody: Koa.Middleware = async (ctx, next) => {
   await next();
 };
 
-/** Listens on 127.0.0.1 with a free port; returns the base URL and a closer. */
-export async function listen(app: Koa): Promise<{ url: string; close: () => Promise<void> }> {
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+export { listen } from '../../../test/helpers/listen.js';

@@ -6,56 +6,20 @@ import {
   createVerifier,
   ForbiddenIdentityError,
   isApiserverTokenError,
-  type VerifierOptions,
 } from '@apiserver-token/core';
 import { type ApiserverTokenMiddleware, verifyApiserverToken } from '@apiserver-token/koa';
-import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import type Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  WEBHOOK_AUDIENCE as AUDIENCE,
+  admissionReview,
+  postJson,
+} from '../../../test/helpers/admission-review.js';
+import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 import { jsonBody, KOA_VERSIONS, listen } from './helpers.js';
 
-const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
-
-// The AdmissionReview shape kube-apiserver sends (see test/fixtures/…/webhook/admission-request.json).
-const review = (uid: string) => ({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid,
-    kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
-    resource: { group: 'apps', version: 'v1', resource: 'deployments' },
-    operation: 'CREATE',
-    namespace: 'demo',
-    name: 'web',
-    object: { metadata: { name: 'web', namespace: 'demo' } },
-  },
-});
-
-let api: TestApiserver;
-let options: VerifierOptions;
-
-beforeAll(async () => {
-  api = await startTestApiserver();
-  options = { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: {} };
-});
-afterAll(async () => {
-  await api.close();
-});
-
-const mint = (overrides: Parameters<TestApiserver['mintToken']>[0] = {}) =>
-  api.mintToken({
-    namespace: 'kube-system',
-    serviceAccount: 'webhook-auth',
-    audiences: [AUDIENCE],
-    ...overrides,
-  });
-
-const post = (url: string, headers: Record<string, string> = {}, body: unknown = review('uid-1')) =>
-  fetch(`${url}/validate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
+const kit = useTestApiserver();
+const { mint } = kit;
 
 describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
   /** An app with an open /healthz and a guarded route that echoes the identity it saw. */
@@ -81,7 +45,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
     let guard: ApiserverTokenMiddleware;
     let server: Awaited<ReturnType<typeof listen>>;
     beforeAll(async () => {
-      guard = verifyApiserverToken(options);
+      guard = verifyApiserverToken(kit.options);
       server = await start(guard);
     });
     afterAll(async () => {
@@ -91,7 +55,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
 
     it('lets a genuine token through and sets ctx.state.apiserver', async () => {
       const token = await mint();
-      const res = await post(server.url, { authorization: `Bearer ${token}` });
+      const res = await postJson(server.url, { authorization: `Bearer ${token}` });
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(text).not.toContain(token);
@@ -99,7 +63,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
       expect(identity).toMatchObject({
         username: 'system:serviceaccount:kube-system:webhook-auth',
         serviceAccount: { namespace: 'kube-system', name: 'webhook-auth' },
-        issuer: api.issuer,
+        issuer: kit.api.issuer,
         audiences: [AUDIENCE],
         verifiedBy: 'jwks',
       });
@@ -113,7 +77,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
     });
 
     it('answers a request without a token with 401 and a bare Bearer challenge', async () => {
-      const res = await post(server.url);
+      const res = await postJson(server.url);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -140,7 +104,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
       'rejects %s with 401 and its code, never echoing the token',
       async (_case, make, code) => {
         const token = await make();
-        const res = await post(server.url, { authorization: `Bearer ${token}` });
+        const res = await postJson(server.url, { authorization: `Bearer ${token}` });
         expect(res.status).toBe(401);
         expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
         const text = await res.text();
@@ -192,14 +156,14 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
   it('sends 403 when onVerified rejects the identity, and 503 (never 500) when a hook throws anything else', async () => {
     const seen: Array<[unknown, Koa.Context]> = [];
     const forbidding = verifyApiserverToken({
-      ...options,
+      ...kit.options,
       onVerified(identity) {
         if (identity.serviceAccount?.name !== 'allowed') throw new ForbiddenIdentityError('not on the list');
       },
       onRejected: (error, ctx) => seen.push([error, ctx]),
     });
     const crashing = verifyApiserverToken({
-      ...options,
+      ...kit.options,
       onVerified() {
         throw new TypeError('bug in a hook with a secret inside');
       },
@@ -208,7 +172,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
     const b = await start(crashing);
     try {
       const token = await mint();
-      const forbidden = await post(a.url, { authorization: `Bearer ${token}` });
+      const forbidden = await postJson(a.url, { authorization: `Bearer ${token}` });
       expect(forbidden.status).toBe(403);
       expect(forbidden.headers.get('www-authenticate')).toBe('Bearer error="insufficient_scope"');
       expect(await forbidden.json()).toMatchObject({ error: 'forbidden' });
@@ -216,7 +180,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
       expect((seen[0]![0] as ApiserverTokenError).message).toBe('not on the list');
       expect(seen[0]![1].path).toBe('/validate');
 
-      const crashed = await post(b.url, { authorization: `Bearer ${token}` });
+      const crashed = await postJson(b.url, { authorization: `Bearer ${token}` });
       expect(crashed.status).toBe(503);
       expect(crashed.headers.get('retry-after')).toBe('5');
       const text = await crashed.text();
@@ -234,7 +198,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
   });
 
   it("throws errors to the app's error handling with errors: 'throw'", async () => {
-    const guard = verifyApiserverToken({ ...options, errors: 'throw' });
+    const guard = verifyApiserverToken({ ...kit.options, errors: 'throw' });
     const received: unknown[] = [];
     const server = await start(guard, async (ctx, next) => {
       try {
@@ -246,7 +210,9 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
       }
     });
     try {
-      const res = await post(server.url, { authorization: `Bearer ${await mint({ tamper: 'signature' })}` });
+      const res = await postJson(server.url, {
+        authorization: `Bearer ${await mint({ tamper: 'signature' })}`,
+      });
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ handledBy: 'app' });
       expect(received).toHaveLength(1);
@@ -258,7 +224,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
   });
 
   it("lets Koa's default error handler render a thrown error without its precise message", async () => {
-    const guard = verifyApiserverToken({ ...options, errors: 'throw' });
+    const guard = verifyApiserverToken({ ...kit.options, errors: 'throw' });
     const app = new KoaApp();
     app.silent = true;
     app.use(guard);
@@ -280,11 +246,15 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
   });
 
   it("answers AdmissionReviews with a denial (HTTP 200, uid echoed) with respond: 'admission-review'", async () => {
-    const guard = verifyApiserverToken({ ...options, respond: 'admission-review' });
+    const guard = verifyApiserverToken({ ...kit.options, respond: 'admission-review' });
     const server = await start(guard);
     try {
       const token = await mint({ audiences: ['https://other.example/validate'] });
-      const res = await post(server.url, { authorization: `Bearer ${token}` }, review('0b6c3c40-uid'));
+      const res = await postJson(
+        server.url,
+        { authorization: `Bearer ${token}` },
+        admissionReview('0b6c3c40-uid'),
+      );
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({
         apiVersion: 'admission.k8s.io/v1',
@@ -300,9 +270,13 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
           },
         },
       });
-      const plain = await post(server.url, { authorization: `Bearer ${token}` }, { hello: 'world' });
+      const plain = await postJson(server.url, { authorization: `Bearer ${token}` }, { hello: 'world' });
       expect(plain.status).toBe(401);
-      const ok = await post(server.url, { authorization: `Bearer ${await mint()}` }, review('u2'));
+      const ok = await postJson(
+        server.url,
+        { authorization: `Bearer ${await mint()}` },
+        admissionReview('u2'),
+      );
       expect(ok.status).toBe(200);
       expect(await ok.json()).toMatchObject({ identity: { verifiedBy: 'jwks' } });
     } finally {
@@ -314,7 +288,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
   describe('admission mode (KEP-6060 attestations)', () => {
     const WEBHOOK = { kind: 'ValidatingWebhookConfiguration' as const, name: 'my-webhook' };
     const webhookToken = (apiGroups: string[]) =>
-      api.mintWebhookToken({ webhook: WEBHOOK, audience: AUDIENCE, apiGroups });
+      kit.api.mintWebhookToken({ webhook: WEBHOOK, audience: AUDIENCE, apiGroups });
 
     /** No body parser at all: the middleware reads the AdmissionReview from the stream. */
     async function startWithoutParser(guard: ApiserverTokenMiddleware) {
@@ -328,13 +302,13 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
     }
 
     it('reads the AdmissionReview from the stream, checks the attested group and hands the body on', async () => {
-      const guard = verifyApiserverToken({ ...options, admission: true });
+      const guard = verifyApiserverToken({ ...kit.options, admission: true });
       const server = await startWithoutParser(guard);
       try {
-        const ok = await post(
+        const ok = await postJson(
           server.url,
           { authorization: `Bearer ${await webhookToken(['apps'])}` },
-          review('s-1'),
+          admissionReview('s-1'),
         );
         expect(ok.status).toBe(200);
         expect(await ok.json()).toEqual({
@@ -342,10 +316,10 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
           caller: expect.stringMatching(/^system:serviceaccount:/),
         });
 
-        const denied = await post(
+        const denied = await postJson(
           server.url,
           { authorization: `Bearer ${await webhookToken(['batch'])}` },
-          review('s-2'),
+          admissionReview('s-2'),
         );
         expect(denied.status).toBe(200);
         expect(await denied.json()).toMatchObject({
@@ -359,17 +333,17 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
     });
 
     it('uses the body a parser mounted before it has read', async () => {
-      const guard = verifyApiserverToken({ ...options, admission: true });
+      const guard = verifyApiserverToken({ ...kit.options, admission: true });
       const server = await start(guard);
       try {
-        const ok = await post(
+        const ok = await postJson(
           server.url,
           { authorization: `Bearer ${await webhookToken(['*'])}` },
-          review('p-1'),
+          admissionReview('p-1'),
         );
         expect(ok.status).toBe(200);
         expect(await ok.json()).toMatchObject({ identity: { verifiedBy: 'jwks' } });
-        const bad = await post(
+        const bad = await postJson(
           server.url,
           { authorization: `Bearer ${await webhookToken(['*'])}` },
           { not: 'a review' },
@@ -384,7 +358,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
   });
 
   it('shares one verifier between apps and leaves it open on close()', async () => {
-    const verifier = createVerifier(options);
+    const verifier = createVerifier(kit.options);
     const first = verifyApiserverToken({ verifier });
     const second = verifyApiserverToken({ verifier });
     expect(first.verifier).toBe(verifier);
@@ -393,9 +367,9 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
     try {
       const token = await mint();
       for (const server of [a, b])
-        expect((await post(server.url, { authorization: `Bearer ${token}` })).status).toBe(200);
+        expect((await postJson(server.url, { authorization: `Bearer ${token}` })).status).toBe(200);
       await first.close();
-      expect((await post(b.url, { authorization: `Bearer ${token}` })).status).toBe(200);
+      expect((await postJson(b.url, { authorization: `Bearer ${token}` })).status).toBe(200);
     } finally {
       await a.close();
       await b.close();
@@ -417,7 +391,7 @@ describe('configuration errors fail at construction', () => {
   });
 
   it('when a shared verifier is combined with verifier options', () => {
-    const verifier = createVerifier(options);
+    const verifier = createVerifier(kit.options);
     try {
       expect(() => verifyApiserverToken({ verifier, audience: AUDIENCE })).toThrowError(
         /`audience`.*verifier/,
@@ -429,8 +403,10 @@ describe('configuration errors fail at construction', () => {
 
   it('for unknown values of errors and respond', () => {
     // @ts-expect-error: not an allowed value
-    expect(() => verifyApiserverToken({ ...options, errors: 'next' })).toThrow(ApiserverTokenConfigError);
+    expect(() => verifyApiserverToken({ ...kit.options, errors: 'next' })).toThrow(ApiserverTokenConfigError);
     // @ts-expect-error: not an allowed value
-    expect(() => verifyApiserverToken({ ...options, respond: 'json' })).toThrow(ApiserverTokenConfigError);
+    expect(() => verifyApiserverToken({ ...kit.options, respond: 'json' })).toThrow(
+      ApiserverTokenConfigError,
+    );
   });
 });
