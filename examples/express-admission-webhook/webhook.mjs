@@ -131,7 +131,9 @@ export function createApp(options = {}) {
 export function decide(request, requiredLabel) {
   // A subresource (deployments/scale, /status) carries another object (a Scale): not a Deployment.
   const isDeployment =
-    request.resource?.group === 'apps' && request.resource?.resource === 'deployments' && !request.subResource;
+    request.resource?.group === 'apps' &&
+    request.resource?.resource === 'deployments' &&
+    !request.subResource;
   if (!isDeployment || (request.operation !== 'CREATE' && request.operation !== 'UPDATE'))
     return { allowed: true };
   const labels = request.object?.metadata?.labels ?? {};

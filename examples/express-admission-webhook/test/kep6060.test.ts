@@ -107,9 +107,17 @@ describe('express-admission-webhook with KEP-6060 webhook tokens over HTTPS', ()
       subResource: 'scale',
       namespace: 'default',
       name: 'web',
-      object: { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: 'web' }, spec: { replicas: 3 } },
+      object: {
+        apiVersion: 'autoscaling/v1',
+        kind: 'Scale',
+        metadata: { name: 'web' },
+        spec: { replicas: 3 },
+      },
     });
-    expect((await send(await mint(['apps']), scale)).body.response).toEqual({ uid: 'uid-scale', allowed: true });
+    expect((await send(await mint(['apps']), scale)).body.response).toEqual({
+      uid: 'uid-scale',
+      allowed: true,
+    });
     expect((await send(await mint(['autoscaling']), scale)).body.response).toMatchObject({ allowed: false });
   });
 
