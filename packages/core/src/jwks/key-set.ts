@@ -160,6 +160,10 @@ export class RemoteKeySet implements KeySet {
 
   async ready(): Promise<void> {
     if (this.#held !== undefined) return;
+    // Within the backoff after a failure (also the issuer's Retry-After), answer from that failure:
+    // readiness probes and in-cluster issuer learning (run for every unknown `iss`) must not turn
+    // each request into a fetch from an apiserver that is already failing.
+    if (this.#refreshing === undefined && this.#now() < this.#retryAt) throw this.#unavailable();
     await this.#awaitRefresh(this.#refreshing ?? this.#refresh());
   }
 
