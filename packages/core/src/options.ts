@@ -90,8 +90,10 @@ export interface JwksOptions {
    */
   caFile?: string;
   /**
-   * Path of a file holding a bearer token sent with every discovery/JWKS fetch to the issuer's
-   * origin. Re-read on every fetch, because a pod's projected token rotates.
+   * Path of a file holding a bearer token sent with every discovery/JWKS fetch to the discovery
+   * URL's origin or to an explicit `uri` (never to a discovered `jwks_uri` on another origin, even
+   * the issuer's: set `uri` if that host needs it). Re-read on every fetch, because a pod's
+   * projected token rotates.
    * Env: `APISERVER_TOKEN_CREDENTIAL_FILE`. Default: none (the pod's own token for the in-cluster apiserver).
    */
   credentialFile?: string;

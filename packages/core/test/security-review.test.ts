@@ -58,3 +58,49 @@ describe('in-cluster issuer learning while the apiserver fails', () => {
     expect(api.counts.discovery).toBe(1);
   });
 });
+
+describe('the JWKS credential', () => {
+  it('is never sent to a discovered jwks_uri on another host than discovery, even the issuer’s', async () => {
+    // Discovery on the apiserver (with the pod's token); the issuer is hosted elsewhere (a bucket,
+    // a cloud OIDC endpoint) and the discovery document points at keys there.
+    const discovery = await server();
+    const issuerHost = await server();
+    const issuer = issuerHost.url.replace('127.0.0.1', 'localhost');
+    discovery.issuer = issuer;
+    discovery.discoveryOverrides = { jwks_uri: `${issuer}/openid/v1/jwks` };
+    const dir = mkdtempSync(join(tmpdir(), 'cred-'));
+    writeFileSync(join(dir, 'token'), 'pod-token');
+    const v = verifier({
+      issuer,
+      jwks: {
+        discovery: discovery.url,
+        ca: [discovery.ca, issuerHost.ca],
+        credentialFile: join(dir, 'token'),
+      },
+    });
+    await expect(v.verifyToken(tokenFor(issuer, Date.now() / 1000))).resolves.toMatchObject({ issuer });
+    expect(discovery.authorizations).toEqual(['Bearer pod-token']);
+    expect(issuerHost.counts.jwks).toBe(1);
+    expect(issuerHost.authorizations).toEqual([undefined]);
+  });
+
+  it('still goes to an explicitly configured jwks.uri on another host', async () => {
+    const discovery = await server();
+    const keysHost = await server();
+    const uri = `${keysHost.url.replace('127.0.0.1', 'localhost')}/openid/v1/jwks`;
+    const dir = mkdtempSync(join(tmpdir(), 'cred-'));
+    writeFileSync(join(dir, 'token'), 'pod-token');
+    const v = verifier({
+      issuer: discovery.issuer,
+      jwks: {
+        discovery: discovery.url,
+        uri,
+        ca: [discovery.ca, keysHost.ca],
+        credentialFile: join(dir, 'token'),
+      },
+    });
+    await v.ready();
+    expect(discovery.authorizations).toEqual(['Bearer pod-token']);
+    expect(keysHost.authorizations).toEqual(['Bearer pod-token']);
+  });
+});

@@ -334,10 +334,14 @@ export class RemoteKeySet implements KeySet {
     return (issuers ?? []).some((issuer) => URL.canParse(issuer) && new URL(issuer).origin === url.origin);
   }
 
-  /** The credential goes only over https, to the discovery origin or an explicitly configured URL. */
+  /**
+   * The credential goes only over https, to the discovery origin or an explicitly configured URL:
+   * never to a discovered `jwks_uri` elsewhere, not even on the issuer's origin, which need not be
+   * the apiserver the token was meant for (a bucket, a cloud OIDC endpoint).
+   */
   #mayReceiveCredential(url: URL): boolean {
     if (url.protocol !== 'https:') return false;
     if (this.#source.jwksUri !== undefined && url.href === this.#source.jwksUri.href) return true;
-    return this.#sameOrigin(url, this.#source.issuers);
+    return this.#source.discovery !== undefined && url.origin === this.#source.discovery.origin;
   }
 }
