@@ -104,3 +104,23 @@ describe('the JWKS credential', () => {
     expect(keysHost.authorizations).toEqual(['Bearer pod-token']);
   });
 });
+
+describe('a JWKS entry whose kty names an Object.prototype member', () => {
+  const junk = [{ kty: 'constructor' }, { kty: 'toString', kid: 'x' }, { kty: '__proto__' }];
+
+  it('is skipped in a static key set, the other keys still verify', async () => {
+    const v = verifier({ issuer: IN_CLUSTER_ISSUER, jwks: { keys: { keys: [...junk, key.jwk] } } });
+    const nowSeconds = Date.now() / 1000;
+    await expect(v.verifyToken(tokenFor(IN_CLUSTER_ISSUER, nowSeconds))).resolves.toMatchObject({
+      verifiedBy: 'jwks',
+    });
+  });
+
+  it('is skipped in a fetched key set instead of making every token a 503', async () => {
+    const api = await server({ jwks: { keys: [...junk, key.jwk] } });
+    const v = verifier({ issuer: api.issuer, jwks: { ca: api.ca } });
+    await expect(v.verifyToken(tokenFor(api.issuer, Date.now() / 1000))).resolves.toMatchObject({
+      issuer: api.issuer,
+    });
+  });
+});

@@ -26,7 +26,8 @@ function importOne(jwk: unknown): ImportedKey | string {
   const { kty, kid, alg, use, key_ops: keyOps } = record;
   if (kid !== undefined && typeof kid !== 'string') return 'kid is not a string';
   const label = kid === undefined ? 'key without kid' : `key ${describeValue(kid)}`;
-  if (typeof kty !== 'string' || !(kty in PUBLIC_PARAMETERS))
+  // Own keys only: `in` would let `constructor` or `__proto__` through and break the whole set.
+  if (typeof kty !== 'string' || !Object.hasOwn(PUBLIC_PARAMETERS, kty))
     return `${label}: kty ${describeValue(kty)} unsupported`;
   if (use !== undefined && use !== 'sig') return `${label}: use ${describeValue(use)} is not sig`;
   if (keyOps !== undefined && !(Array.isArray(keyOps) && keyOps.includes('verify'))) {
