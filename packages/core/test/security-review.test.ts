@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ApiserverTokenVerifier, createVerifier, type VerifierOptions } from '../src/index.js';
+import { ResultCache } from '../src/verifier/result-cache.js';
 import { type JwksServer, startJwksServer } from './helpers/jwks-server.js';
-import { jwksOf, kubeClaims, makeKey, signJwt } from './helpers/keys.js';
+import { jwksOf, kubeClaims, makeKey, rawJwt, signJwt } from './helpers/keys.js';
+import { type ReviewServer, reviewAnswer, startReviewServer } from './helpers/review-server.js';
 
 // Findings of a security review, each proven on the real code path.
 
@@ -12,7 +14,7 @@ const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
 const IN_CLUSTER_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const key = makeKey('RS256');
 
-const servers: JwksServer[] = [];
+const servers: Array<JwksServer | ReviewServer> = [];
 const verifiers: ApiserverTokenVerifier[] = [];
 afterEach(async () => {
   await Promise.all(verifiers.splice(0).map((verifier) => verifier.close()));
@@ -122,5 +124,74 @@ describe('a JWKS entry whose kty names an Object.prototype member', () => {
     await expect(v.verifyToken(tokenFor(api.issuer, Date.now() / 1000))).resolves.toMatchObject({
       issuer: api.issuer,
     });
+  });
+});
+
+describe('an `exp` beyond what a Date can hold (year 275760)', () => {
+  // 1e13 s is a finite JSON number, so the time checks pass; `new Date(1e16)` is an Invalid Date.
+  const FAR = 1e13;
+
+  it('jwks: a signed token with it is refused, not accepted with an Invalid Date and cached forever', async () => {
+    const v = verifier({ issuer: IN_CLUSTER_ISSUER, jwks: { keys: jwksOf(key) as never } });
+    const token = tokenFor(IN_CLUSTER_ISSUER, Date.now() / 1000, { exp: FAR });
+    await expect(v.verifyToken(token)).rejects.toMatchObject({ code: 'malformed_token', status: 401 });
+  });
+
+  it('tokenreview: the verdict is still re-asked after tokenReview.cacheTtl (revocation is noticed)', async () => {
+    const review = await startReviewServer(() =>
+      reviewAnswer({
+        authenticated: true,
+        audiences: [AUDIENCE],
+        user: {
+          username: 'system:serviceaccount:kube-system:webhook-auth',
+          groups: ['system:authenticated'],
+        },
+      }),
+    );
+    servers.push(review);
+    const clock = { ms: 1_795_451_640_000 };
+    const v = verifier({
+      mode: 'tokenreview',
+      kubeconfig: review.kubeconfigPath,
+      inCluster: false,
+      now: () => clock.ms,
+    });
+    const nowSeconds = clock.ms / 1000;
+    const token = rawJwt(
+      { alg: 'RS256', kid: key.kid },
+      kubeClaims({ issuer: IN_CLUSTER_ISSUER, audiences: [AUDIENCE], nowSeconds, extra: { exp: FAR } }),
+    );
+    const identity = await v.verifyToken(token);
+    expect(identity.expiresAt === undefined || Number.isFinite(identity.expiresAt.getTime())).toBe(true);
+    expect(review.received).toHaveLength(1);
+    clock.ms += 11_000; // past the 10 s an apiserver verdict is trusted
+    await v.verifyToken(token);
+    expect(review.received).toHaveLength(2);
+  });
+});
+
+describe('ResultCache', () => {
+  it('never lets an identity with an Invalid Date expiry outlive the configured TTL', () => {
+    let now = 1_795_451_640_000;
+    const cache = new ResultCache({
+      max: 10,
+      ttlMs: 10_000,
+      failureTtlMs: 0,
+      audiences: [AUDIENCE],
+      now: () => now,
+    });
+    const key = cache.keyOf('token');
+    cache.setIdentity(key, {
+      username: 'system:serviceaccount:kube-system:webhook-auth',
+      groups: [],
+      extra: {},
+      audiences: [AUDIENCE],
+      expiresAt: new Date(Number.NaN),
+      verifiedBy: 'jwks',
+      tokenFingerprint: 'f',
+    });
+    expect(cache.get(key)).toBeDefined();
+    now += 10_001;
+    expect(cache.get(key)).toBeUndefined();
   });
 });

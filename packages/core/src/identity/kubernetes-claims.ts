@@ -36,7 +36,10 @@ function toDate(value: unknown, claim: string): Date | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value))
     throw new MalformedTokenError(`\`${claim}\` is not a number`);
-  return new Date(value * 1000);
+  const date = new Date(value * 1000);
+  // Past year 275760 a Date is invalid: its NaN time would defeat every comparison (cache TTL).
+  if (Number.isNaN(date.getTime())) throw new MalformedTokenError(`\`${claim}\` is out of range`);
+  return date;
 }
 
 function serviceAccountGroups(namespace: string): string[] {

@@ -8,7 +8,9 @@ import type { PrecheckedToken } from '../verifier/precheck.js';
 import type { AcceptedReview } from './review-result.js';
 
 function dateClaim(value: unknown): Date | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? new Date(value * 1000) : undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
+  const date = new Date(value * 1000);
+  return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
 /** What the token itself says, once the apiserver vouched for it; undefined for opaque tokens. */

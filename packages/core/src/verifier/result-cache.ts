@@ -64,7 +64,9 @@ export class ResultCache {
     if (this.#lru === undefined) return;
     const now = this.#settings.now();
     let expiresAt = now + this.#settings.ttlMs;
-    if (identity.expiresAt !== undefined) expiresAt = Math.min(expiresAt, identity.expiresAt.getTime());
+    // An Invalid Date (NaN) must not make the entry immortal: only a real `exp` shortens the TTL.
+    const exp = identity.expiresAt?.getTime();
+    if (exp !== undefined && Number.isFinite(exp)) expiresAt = Math.min(expiresAt, exp);
     if (expiresAt <= now) return;
     this.#lru.set(key, { identity, error: undefined, fingerprint: identity.tokenFingerprint, expiresAt });
   }
