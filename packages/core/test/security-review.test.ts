@@ -1,6 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startTestApiserver } from '@apiserver-token/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ApiserverTokenVerifier, createVerifier, type VerifierOptions } from '../src/index.js';
 import { ResultCache } from '../src/verifier/result-cache.js';
@@ -193,5 +196,48 @@ describe('ResultCache', () => {
     expect(cache.get(key)).toBeDefined();
     now += 10_001;
     expect(cache.get(key)).toBeUndefined();
+  });
+});
+
+describe('client certificates on a connection that is already gone', () => {
+  it('reject with invalid_client_certificate, never a raw TypeError', async () => {
+    const api = await startTestApiserver();
+    const closers: Array<() => Promise<void>> = [() => api.close()];
+    try {
+      const serverCert = await api.issueServerCertificate({ ipAddresses: ['127.0.0.1'] });
+      const client = await api.issueClientCertificate({ commonName: 'front-proxy-client' });
+      const v = verifier({
+        issuer: IN_CLUSTER_ISSUER,
+        jwks: { keys: jwksOf(key) as never },
+        clientCertificate: { mode: 'require', ca: api.clientCa },
+      });
+      const outcome = new Promise<unknown>((resolve) => {
+        const tlsServer = createServer(
+          { cert: serverCert.cert, key: serverCert.key, requestCert: true, rejectUnauthorized: false },
+          (req) => {
+            // The caller hung up (or a body read failed) before the verifier looked at the socket.
+            req.socket.destroy();
+            v.verify({ headers: req.headers, socket: req.socket }).then(resolve, resolve);
+          },
+        );
+        closers.push(() => new Promise((done) => tlsServer.close(() => done())));
+        tlsServer.listen(0, '127.0.0.1', () => {
+          const { port } = tlsServer.address() as AddressInfo;
+          httpsRequest({
+            host: '127.0.0.1',
+            port,
+            ca: api.ca,
+            cert: client.cert,
+            key: client.key,
+            headers: { authorization: `Bearer ${tokenFor(IN_CLUSTER_ISSUER, Date.now() / 1000)}` },
+          })
+            .on('error', () => {})
+            .end();
+        });
+      });
+      await expect(outcome).resolves.toMatchObject({ code: 'invalid_client_certificate', status: 401 });
+    } finally {
+      for (const close of closers.reverse()) await close();
+    }
   });
 });

@@ -7,7 +7,8 @@ import type { ResolvedClientCertificate } from './options.js';
 interface TlsSocketLike {
   authorized?: boolean;
   authorizationError?: unknown;
-  getPeerCertificate(detailed: true): PeerCertificateLike;
+  /** Node answers `null` once the socket is destroyed (the caller hung up). */
+  getPeerCertificate(detailed: true): PeerCertificateLike | null;
 }
 
 /** Node's `DetailedPeerCertificate`, as far as it is read. */
@@ -159,12 +160,12 @@ export class PeerCertificateVerifier {
   check(socket: unknown): CertificateOutcome {
     if (!isTlsSocket(socket))
       return { ok: false, error: new InvalidClientCertificateError('the request did not arrive over TLS') };
-    const peer = socket.getPeerCertificate(true);
+    const peer = socket.getPeerCertificate(true) ?? {};
     const now = this.#now();
     const seen = this.#seen.get(socket);
     if (seen !== undefined && peer.raw !== undefined && seen.raw.equals(peer.raw) && now < seen.until)
       return seen.outcome;
-    const outcome = evaluate(socket, peer ?? {}, this.#settings, now);
+    const outcome = evaluate(socket, peer, this.#settings, now);
     if (peer.raw !== undefined) {
       const until = outcome.ok ? outcome.info.validTo.getTime() : now + 1000;
       this.#seen.set(socket, { raw: peer.raw, outcome, until });
