@@ -145,7 +145,10 @@ export interface CacheOptions {
   max?: number;
   /** Longest life of a verified entry, in seconds; always capped by the token's `exp`. Env: `APISERVER_TOKEN_CACHE_TTL`. Default: `300`. */
   ttl?: number;
-  /** Life of a cached rejection (401 only, never 503), in seconds. Default: `0` (rejections are not cached). */
+  /**
+   * Life of a cached rejection (401 only, never 503, never what the cheap pre-check refuses), in
+   * seconds. Default: `0` (rejections are not cached).
+   */
   failureTtl?: number;
 }
 

@@ -9,6 +9,7 @@ import { type ApiserverTokenVerifier, createVerifier, type VerifierOptions } fro
 import { ResultCache } from '../src/verifier/result-cache.js';
 import { type JwksServer, startJwksServer } from './helpers/jwks-server.js';
 import { jwksOf, kubeClaims, makeKey, rawJwt, signJwt } from './helpers/keys.js';
+import { recordingLogger } from './helpers/logger.js';
 import { type ReviewServer, reviewAnswer, startReviewServer } from './helpers/review-server.js';
 
 // Findings of a security review, each proven on the real code path.
@@ -239,5 +240,29 @@ describe('client certificates on a connection that is already gone', () => {
     } finally {
       for (const close of closers.reverse()) await close();
     }
+  });
+});
+
+describe('failure caching (cache.failureTtl)', () => {
+  it('keeps free garbage out of the cache, so it cannot evict verified tokens', async () => {
+    const clock = { ms: 1_795_451_640_000 };
+    const logger = recordingLogger();
+    const v = verifier({
+      issuer: IN_CLUSTER_ISSUER,
+      jwks: { keys: jwksOf(key) as never },
+      cache: { max: 50, failureTtl: 60 },
+      now: () => clock.ms,
+      logger,
+    });
+    const genuine = tokenFor(IN_CLUSTER_ISSUER, clock.ms / 1000);
+    await v.verifyToken(genuine);
+    // Costless to make, rejected by the pre-check before any signature is checked.
+    for (let i = 0; i < 200; i++) {
+      await expect(
+        v.verifyToken(rawJwt({ alg: 'RS256' }, { iss: `https://x${i}.example` })),
+      ).rejects.toMatchObject({ code: 'unknown_issuer' });
+    }
+    await v.verifyToken(genuine);
+    expect(logger.count('token verified')).toBe(1);
   });
 });
