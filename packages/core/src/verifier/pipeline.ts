@@ -164,10 +164,12 @@ export class Pipeline {
   async #verifyMiss(token: string, key: string): Promise<ApiserverIdentity> {
     const { precheck, strategies, cache, logger } = this.#settings;
     const fingerprint = tokenFingerprint(token);
+    let passedPrecheck = false;
     try {
       // No await for a synchronous pre-check (the usual case): a microtask hop per miss saved.
       let prechecked = precheck === undefined ? undefined : precheck(token);
       if (prechecked instanceof Promise) prechecked = await prechecked;
+      passedPrecheck = true;
       let verified: Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'> | undefined;
       for (const strategy of strategies) {
         const context: StrategyContext = {};
@@ -203,7 +205,9 @@ export class Pipeline {
         failure = this.#settings.unexpected(error);
       }
       this.#logRejection(failure, fingerprint);
-      cache.setError(key, failure, fingerprint);
+      // What the pre-check refuses costs less than a cache entry and is free to produce: caching
+      // it would only let a flood of garbage evict verified tokens.
+      if (passedPrecheck) cache.setError(key, failure, fingerprint);
       throw failure;
     }
   }
