@@ -1,6 +1,7 @@
 import {
   type AdapterControls,
   type ApiserverIdentity,
+  type AuthenticationOutcome,
   assertAdapterOptions,
   assertOneOf,
   createHttpAuthenticator,
@@ -65,29 +66,38 @@ export function verifyApiserverToken(
 
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     let forwarded = false;
-    authenticator
-      .authenticate(
-        { headers: req.headers, rawHeaders: req.rawHeaders, body: req.body, socket: req.socket, stream: req },
-        req,
-      )
-      .then((outcome) => {
-        if (outcome.ok) {
-          // Admission mode read the AdmissionReview itself (no body parser ran): hand it on.
-          if (outcome.body !== undefined) req.body = outcome.body;
-          req.apiserver = outcome.identity;
-          forwarded = true;
-          next();
-        } else if (errors === 'next' || res.headersSent) {
-          forwarded = true;
-          next(outcome.error);
-        } else {
-          res.status(outcome.response.status).set(outcome.response.headers).json(outcome.response.body);
-        }
-      })
-      // Express 4 ignores returned promises: nothing may escape as an unhandled rejection.
-      .catch((error: unknown) => {
-        if (!forwarded) next(error);
-      });
+    const finish = (outcome: AuthenticationOutcome): void => {
+      if (outcome.ok) {
+        // Admission mode read the AdmissionReview itself (no body parser ran): hand it on.
+        if (outcome.body !== undefined) req.body = outcome.body;
+        req.apiserver = outcome.identity;
+        forwarded = true;
+        next();
+      } else if (errors === 'next' || res.headersSent) {
+        forwarded = true;
+        next(outcome.error);
+      } else {
+        res.status(outcome.response.status).set(outcome.response.headers).json(outcome.response.body);
+      }
+    };
+    // Express 4 ignores returned promises: nothing may escape as an unhandled rejection.
+    const failed = (error: unknown): void => {
+      if (!forwarded) next(error);
+    };
+    const outcome = authenticator.authenticateNow(
+      { headers: req.headers, rawHeaders: req.rawHeaders, body: req.body, socket: req.socket, stream: req },
+      req,
+    );
+    if (outcome instanceof Promise) {
+      outcome.then(finish).catch(failed);
+      return;
+    }
+    // A cached identity: on to the next handler in this very tick.
+    try {
+      finish(outcome);
+    } catch (error) {
+      failed(error);
+    }
   };
 
   return Object.assign(middleware, {

@@ -1,11 +1,18 @@
 import {
   type ApiserverIdentity,
   ApiserverTokenConfigError,
+  type AuthenticationOutcome,
   assertOneOf,
   createHttpAuthenticator,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from 'fastify';
 import fp from 'fastify-plugin';
 
 declare module 'fastify' {
@@ -47,17 +54,41 @@ async function plugin(fastify: FastifyInstance, options: FastifyApiserverTokenOp
   }
   // Declared up front so every request object has the same shape; `undefined` keeps the type honest.
   if (!fastify.hasRequestDecorator('apiserver')) fastify.decorateRequest('apiserver', undefined);
-  fastify.addHook(hook, async (request: FastifyRequest, reply: FastifyReply) => {
+  const finish = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+    outcome: AuthenticationOutcome,
+  ): void => {
+    if (outcome.ok) {
+      request.apiserver = outcome.identity;
+      done();
+      return;
+    }
+    // A callback hook that responds does not call done(): the reply ends the request here.
+    reply.code(outcome.response.status).headers(outcome.response.headers).send(outcome.response.body);
+  };
+  // A callback hook, not an async one: a cached identity reaches the handler without a microtask hop.
+  fastify.addHook(hook, (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const { raw } = request;
-    const outcome = await authenticator.authenticate(
+    const outcome = authenticator.authenticateNow(
       { headers: raw.headers, rawHeaders: raw.rawHeaders, body: request.body, socket: raw.socket },
       request,
     );
-    if (outcome.ok) {
-      request.apiserver = outcome.identity;
+    if (outcome instanceof Promise) {
+      let settledOnce = false;
+      const once: HookHandlerDoneFunction = (error?: Error) => {
+        settledOnce = true;
+        done(error);
+      };
+      outcome
+        .then((settled) => finish(request, reply, once, settled))
+        .catch((error: unknown) => {
+          if (!settledOnce) once(error as Error);
+        });
       return;
     }
-    return reply.code(outcome.response.status).headers(outcome.response.headers).send(outcome.response.body);
+    finish(request, reply, done, outcome);
   });
   fastify.addHook('onClose', () => authenticator.close());
 }

@@ -1,6 +1,7 @@
 import {
   type AdapterControls,
   type ApiserverIdentity,
+  type AuthenticationOutcome,
   assertAdapterOptions,
   assertOneOf,
   createHttpAuthenticator,
@@ -68,13 +69,7 @@ export function verifyApiserverToken(options: KoaVerifyApiserverTokenOptions = {
   assertOneOf('errors', errors, ['respond', 'throw']);
   const authenticator = createHttpAuthenticator<Context>(rest);
 
-  const middleware = async (ctx: Context, next: Next): Promise<void> => {
-    const { req } = ctx;
-    const body = (ctx.request as { body?: unknown }).body;
-    const outcome = await authenticator.authenticate(
-      { headers: req.headers, rawHeaders: req.rawHeaders, body, socket: req.socket, stream: req },
-      ctx,
-    );
+  const finish = (ctx: Context, next: Next, outcome: AuthenticationOutcome): Promise<void> => {
     if (outcome.ok) {
       // Admission mode read the AdmissionReview itself (no body parser ran yet): hand it on, where
       // body parsers (@koa/bodyparser, koa-body) look first and then leave the spent stream alone.
@@ -82,10 +77,30 @@ export function verifyApiserverToken(options: KoaVerifyApiserverTokenOptions = {
       (ctx.state as ApiserverState).apiserver = outcome.identity;
       return next();
     }
-    if (errors === 'throw') throw outcome.error;
+    if (errors === 'throw') return Promise.reject(outcome.error);
     ctx.status = outcome.response.status;
     ctx.set(outcome.response.headers);
     ctx.body = outcome.response.body;
+    return Promise.resolve();
+  };
+
+  // Not an async function: a cached identity goes on to `next()` without a microtask hop.
+  const middleware = (ctx: Context, next: Next): Promise<void> => {
+    const { req } = ctx;
+    const body = (ctx.request as { body?: unknown }).body;
+    let outcome: AuthenticationOutcome | Promise<AuthenticationOutcome>;
+    try {
+      outcome = authenticator.authenticateNow(
+        { headers: req.headers, rawHeaders: req.rawHeaders, body, socket: req.socket, stream: req },
+        ctx,
+      );
+      return outcome instanceof Promise
+        ? outcome.then((settled) => finish(ctx, next, settled))
+        : finish(ctx, next, outcome);
+    } catch (error) {
+      // `next()` may throw synchronously in a hand-made chain: still a rejection, as from an async function.
+      return Promise.reject(error);
+    }
   };
 
   return Object.assign(middleware, {

@@ -21,6 +21,7 @@ import { type Authorizer, freezeIdentity, Pipeline } from './pipeline.js';
 import type { PrecheckedToken } from './precheck.js';
 import { ResultCache } from './result-cache.js';
 import type { ApiserverTokenVerifier, RequestLike, TokenStrategy } from './types.js';
+import { withVerifyNow } from './verify-now.js';
 
 /** The jwks strategy for a resolved configuration: one key set per configured source. */
 function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksStrategy {
@@ -255,13 +256,14 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
   };
 
   let closed: Promise<void> | undefined;
-  return {
+  const direct = admission === undefined && certificates === undefined;
+  const verifier: ApiserverTokenVerifier = {
     verify: (request) =>
-      admission === undefined && certificates === undefined
+      direct
         ? pipeline.verify(request)
         : verifyWith(request, (prepared) => pipeline.verify(prepared as RequestLike)),
     verifyToken: (token, request) =>
-      admission === undefined && certificates === undefined
+      direct
         ? pipeline.verifyToken(token, request)
         : verifyWith(request, (prepared) => pipeline.verifyToken(token, prepared)),
     ...(admission !== undefined && {
@@ -280,4 +282,8 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
       return closed;
     },
   };
+  return withVerifyNow(
+    verifier,
+    direct ? (request) => pipeline.verifyNow(request) : (request) => verifier.verify(request),
+  );
 }

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ApiserverTokenError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
@@ -25,26 +25,32 @@ export interface ResultCacheSettings {
 }
 
 /**
- * Verified results keyed by HMAC-SHA256(process key, audiences, token): bounded in entries,
+ * Verified results keyed by SHA-256(secret ‖ token), the secret an HMAC of the audiences under a
+ * random per-process key: bounded in entries,
  * each living no longer than the configured TTL nor past the token's `exp`.
  */
 export class ResultCache {
   readonly #lru: LRUCache<string, Entry> | undefined;
-  readonly #key: Buffer;
+  /** 64 hex characters: fixed length, so no secret/token split is ambiguous. */
+  readonly #prefix: string;
   readonly #settings: ResultCacheSettings;
 
   constructor(settings: ResultCacheSettings) {
     this.#settings = settings;
     this.#lru = settings.max > 0 ? new LRUCache<string, Entry>({ max: settings.max }) : undefined;
     // Binding the audiences into the key: an entry made for one audience set never answers another.
-    this.#key = createHmac('sha256', PROCESS_KEY)
+    this.#prefix = createHmac('sha256', PROCESS_KEY)
       .update(JSON.stringify([...settings.audiences].sort()))
-      .digest();
+      .digest('hex');
   }
 
-  /** The cache key of a token: a keyed hash, never the token. */
+  /**
+   * The cache key of a token: a keyed hash, never the token. A secret-prefixed SHA-256 rather
+   * than an HMAC: one call instead of an HMAC context per request (about half the cost, and the
+   * cached path's largest), and length extension is moot for a key that never leaves the process.
+   */
   keyOf(token: string): string {
-    return createHmac('sha256', this.#key).update(token).digest('base64');
+    return hash('sha256', this.#prefix + token, 'base64');
   }
 
   /** A live entry, or undefined. */
