@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { ApiserverTokenError, ApiserverUnavailableError, ForbiddenIdentityError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
@@ -16,6 +17,7 @@ import {
   resolveKubeConfig,
 } from '../tokenreview/kubeconfig.js';
 import { ConcurrencyLimiter, LimiterRejection } from '../tokenreview/limiter.js';
+import { SharedAgent } from '../tokenreview/shared-agent.js';
 import { timedCall } from '../tokenreview/timed-call.js';
 import { type AbortableCallOptions, abortableCallOptions } from '../tokenreview/transport.js';
 import type { RequestLike } from '../verifier/types.js';
@@ -95,12 +97,17 @@ export class SubjectAccessReviewer {
   readonly #inflight = new Map<string, Promise<Decision>>();
   readonly #limiter = new ConcurrencyLimiter(32, 256);
   readonly #closing = new AbortController();
+  /** One keep-alive connection pool for every SubjectAccessReview (client-node makes one per call). */
+  readonly #agent = new SharedAgent();
   #api: Promise<AuthorizationApiLike> | undefined;
 
   constructor(options: SubjectAccessReviewerOptions) {
     this.#options = options;
     const max = options.settings.cacheMax;
     this.#cache = max > 0 ? new LRUCache<string, Decision>({ max }) : undefined;
+    // Every attempt in flight and every backoff wait listens for close() and removes its listener
+    // when done: many at once is normal (32 in flight by default), not a leak worth a warning.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   async authorize(identity: ApiserverIdentity, request: RequestLike | undefined): Promise<void> {
@@ -146,6 +153,7 @@ export class SubjectAccessReviewer {
     this.#closing.abort();
     this.#limiter.drain();
     this.#cache?.clear();
+    this.#agent.close();
   }
 
   async #attributes(
@@ -203,7 +211,7 @@ export class SubjectAccessReviewer {
       let failure: AttemptFailure;
       try {
         const answer = await timedCall(
-          (signal) => api.createSubjectAccessReview({ body }, abortableCallOptions(signal)),
+          (signal) => api.createSubjectAccessReview({ body }, abortableCallOptions(signal, this.#agent)),
           timeout,
           this.#closing.signal,
         );

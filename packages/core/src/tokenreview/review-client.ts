@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { ApiserverTokenError, ApiserverUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type AttemptFailure, classifyAttemptFailure, retryAfterSeconds } from './attempt-failure.js';
@@ -51,6 +52,9 @@ export class TokenReviewClient {
     this.#logger = hooks.logger;
     this.#now = hooks.now ?? Date.now;
     this.#random = hooks.random ?? Math.random;
+    // Every attempt in flight and every backoff wait listens for close() and removes its listener
+    // when done: many at once is normal (32 in flight by default), not a leak worth a warning.
+    setMaxListeners(0, this.#closing.signal);
   }
 
   /** Review `token` for `audiences`; `fingerprint` only labels log lines. */

@@ -72,6 +72,11 @@ export function createTokenReviewStrategy(options: TokenReviewStrategyOptions): 
     },
     async close() {
       client.close();
+      // Its keep-alive connections; a transport still loading is closed once loaded.
+      await transport?.then(
+        (loaded) => loaded.close?.(),
+        () => undefined,
+      );
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { ClientNodeModule, KubeConfigLike } from './client-node.js';
 import type { TokenReviewStatus, tokenReviewBody } from './review-result.js';
+import { SharedAgent } from './shared-agent.js';
 
 /** Sends one TokenReview; rejects with the client's error (HTTP status, transport) untouched. */
 export interface TokenReviewTransport {
@@ -7,10 +8,14 @@ export interface TokenReviewTransport {
     body: ReturnType<typeof tokenReviewBody>,
     signal: AbortSignal,
   ): Promise<{ status?: TokenReviewStatus }>;
+  /** Closes the connections it keeps open. */
+  close?(): void;
 }
 
 interface RequestContextLike {
   setSignal?(signal: AbortSignal): void;
+  getAgent?(): unknown;
+  setAgent?(agent: unknown): void;
 }
 
 /**
@@ -36,14 +41,22 @@ export interface AbortableCallOptions {
 
 /**
  * Call-time options handing `signal` to the request through a middleware where the client
- * supports it (client-node 1.x's `RequestContext.setSignal`); shared by every apiserver call.
+ * supports it (client-node 1.x's `RequestContext.setSignal`), and, with `agent`, replacing the
+ * per-call agent client-node makes with a shared keep-alive one; shared by every apiserver call.
  */
-export function abortableCallOptions(signal: AbortSignal): AbortableCallOptions {
+export function abortableCallOptions(signal: AbortSignal, agent?: SharedAgent): AbortableCallOptions {
   return {
     middleware: [
       {
         pre(context) {
           if (typeof context.setSignal === 'function') context.setSignal(signal);
+          if (
+            agent !== undefined &&
+            typeof context.getAgent === 'function' &&
+            typeof context.setAgent === 'function'
+          ) {
+            context.setAgent(agent.reuse(context.getAgent()));
+          }
           return eitherObservable(context);
         },
         post: eitherObservable,
@@ -68,9 +81,13 @@ interface AuthenticationApiLike {
  */
 export function clientNodeTransport(module: ClientNodeModule, config: KubeConfigLike): TokenReviewTransport {
   const api = config.makeApiClient(module.AuthenticationV1Api as never) as AuthenticationApiLike;
+  const agent = new SharedAgent();
   return {
     create(body, signal) {
-      return api.createTokenReview({ body }, abortableCallOptions(signal));
+      return api.createTokenReview({ body }, abortableCallOptions(signal, agent));
+    },
+    close() {
+      agent.close();
     },
   };
 }
