@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApiserver } from '@apiserver-token/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ApiserverTokenVerifier, createVerifier, type VerifierOptions } from '../src/index.js';
+import {
+  type ApiserverTokenVerifier,
+  createVerifier,
+  type JsonWebKey,
+  type VerifierOptions,
+} from '../src/index.js';
 import { ResultCache } from '../src/verifier/result-cache.js';
 import { type JwksServer, startJwksServer } from './helpers/jwks-server.js';
 import { jwksOf, kubeClaims, makeKey, rawJwt, signJwt } from './helpers/keys.js';
@@ -115,7 +120,9 @@ describe('a JWKS entry whose kty names an Object.prototype member', () => {
   const junk = [{ kty: 'constructor' }, { kty: 'toString', kid: 'x' }, { kty: '__proto__' }];
 
   it('is skipped in a static key set, the other keys still verify', async () => {
-    const v = verifier({ issuer: IN_CLUSTER_ISSUER, jwks: { keys: { keys: [...junk, key.jwk] } } });
+    // Not valid JWKs by type either: this is what an untyped JSON file or a hostile issuer hands over.
+    const keys = [...junk, key.jwk] as unknown as JsonWebKey[];
+    const v = verifier({ issuer: IN_CLUSTER_ISSUER, jwks: { keys: { keys } } });
     const nowSeconds = Date.now() / 1000;
     await expect(v.verifyToken(tokenFor(IN_CLUSTER_ISSUER, nowSeconds))).resolves.toMatchObject({
       verifiedBy: 'jwks',
