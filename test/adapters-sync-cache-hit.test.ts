@@ -1,10 +1,15 @@
 import { createVerifier } from '@apiserver-token/core';
 import { verifyApiserverToken as expressMiddleware } from '@apiserver-token/express';
 import { verifyApiserverToken as koaMiddleware } from '@apiserver-token/koa';
-import type { Request, Response } from 'express';
-import type { Context } from 'koa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { jwksOf, kubeClaims, makeKey, signJwt } from '../packages/core/test/helpers/keys.js';
+
+// The framework types, taken from the adapters' own signatures: express and koa are the adapters'
+// dependencies, not the workspace root's.
+type ExpressMiddleware = ReturnType<typeof expressMiddleware>;
+type Request = Parameters<ExpressMiddleware>[0];
+type Response = Parameters<ExpressMiddleware>[1];
+type Context = Parameters<ReturnType<typeof koaMiddleware>>[0];
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
