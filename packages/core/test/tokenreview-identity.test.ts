@@ -173,7 +173,7 @@ describe('merging a review with what the token says', () => {
     alg: 'RS256',
     kid: undefined,
     signingInput: '',
-    signature: '',
+    signature: Buffer.alloc(0),
     issuer: claims.iss,
     audiences: ['https://webhook.example'],
     legacy: false,

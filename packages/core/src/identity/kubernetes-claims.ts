@@ -4,8 +4,23 @@ import type { ApiserverIdentity, Attestations, BoundObject } from '../identity.j
 /** An identity before the pipeline adds `verifiedBy` and `tokenFingerprint`. */
 export type VerifiedIdentity = Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>;
 
-const EXTRA = 'authentication.kubernetes.io/';
-const ATTESTATION_EXTRA = 'attestation.authentication.kubernetes.io/';
+// The `extra` keys TokenReview reports, spelled out: a key built per token is a new string to hash.
+const POD_NAME = 'authentication.kubernetes.io/pod-name';
+const POD_UID = 'authentication.kubernetes.io/pod-uid';
+const NODE_NAME = 'authentication.kubernetes.io/node-name';
+const NODE_UID = 'authentication.kubernetes.io/node-uid';
+const CREDENTIAL_ID = 'authentication.kubernetes.io/credential-id';
+const WEBHOOK_CONFIGURATION_KEYS = {
+  validatingwebhookconfiguration: [
+    'authentication.kubernetes.io/validatingwebhookconfiguration-name',
+    'authentication.kubernetes.io/validatingwebhookconfiguration-uid',
+  ],
+  mutatingwebhookconfiguration: [
+    'authentication.kubernetes.io/mutatingwebhookconfiguration-name',
+    'authentication.kubernetes.io/mutatingwebhookconfiguration-uid',
+  ],
+} as const;
+const ADMISSION_REVIEW_API_GROUPS = 'attestation.authentication.kubernetes.io/admissionReviewAPIGroups';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -79,8 +94,8 @@ export function identityFromClaims(
   const mutating = reference(k8s.mutatingwebhookconfiguration, 'kubernetes.io.mutatingwebhookconfiguration');
   if (pod !== undefined) {
     boundObject = { kind: 'Pod', ...pod, namespace };
-    extra[`${EXTRA}pod-name`] = [pod.name];
-    if (pod.uid !== undefined) extra[`${EXTRA}pod-uid`] = [pod.uid];
+    extra[POD_NAME] = [pod.name];
+    if (pod.uid !== undefined) extra[POD_UID] = [pod.uid];
   } else if (secret !== undefined) {
     boundObject = { kind: 'Secret', ...secret, namespace };
   } else if (validating !== undefined) {
@@ -91,19 +106,20 @@ export function identityFromClaims(
     boundObject = { kind: 'Node', ...node };
   }
   if (node !== undefined) {
-    extra[`${EXTRA}node-name`] = [node.name];
-    if (node.uid !== undefined) extra[`${EXTRA}node-uid`] = [node.uid];
+    extra[NODE_NAME] = [node.name];
+    if (node.uid !== undefined) extra[NODE_UID] = [node.uid];
   }
   for (const [kind, ref] of [
     ['validatingwebhookconfiguration', validating],
     ['mutatingwebhookconfiguration', mutating],
   ] as const) {
     if (ref === undefined) continue;
-    extra[`${EXTRA}${kind}-name`] = [ref.name];
-    if (ref.uid !== undefined) extra[`${EXTRA}${kind}-uid`] = [ref.uid];
+    const [nameKey, uidKey] = WEBHOOK_CONFIGURATION_KEYS[kind];
+    extra[nameKey] = [ref.name];
+    if (ref.uid !== undefined) extra[uidKey] = [ref.uid];
   }
   const jti = optionalString(claims.jti, 'jti');
-  if (jti !== undefined && jti !== '') extra[`${EXTRA}credential-id`] = [`JTI=${jti}`];
+  if (jti !== undefined && jti !== '') extra[CREDENTIAL_ID] = [`JTI=${jti}`];
 
   let attestations: Attestations | undefined;
   if (k8s.attestations !== undefined) {
@@ -117,7 +133,7 @@ export function identityFromClaims(
         );
       }
       attestations = { admissionReviewAPIGroups: [...groups] };
-      extra[`${ATTESTATION_EXTRA}admissionReviewAPIGroups`] = [...groups];
+      extra[ADMISSION_REVIEW_API_GROUPS] = [...groups];
     }
   }
 

@@ -34,8 +34,11 @@ export interface Candidates {
 
 /** The keys of one issuer (or one shared key source). */
 export interface KeySet {
-  /** Keys that may have signed a token with this `kid`; an unknown `kid` may trigger a refetch. */
-  candidates(kid: string | undefined): Promise<Candidates>;
+  /**
+   * Keys that may have signed a token with this `kid`; an unknown `kid` may trigger a refetch.
+   * Synchronous when the keys held answer (the usual case): no promise per verification.
+   */
+  candidates(kid: string | undefined): Candidates | Promise<Candidates>;
   ready(): Promise<void>;
   close(): void;
   /** For logs. */
@@ -65,7 +68,7 @@ export class StaticKeySet implements KeySet {
     this.label = label;
   }
 
-  async candidates(kid: string | undefined): Promise<Candidates> {
+  candidates(kid: string | undefined): Candidates {
     const matched = kid === undefined ? this.#keys : (this.#byKid.get(kid) ?? []);
     return { matched, all: this.#keys };
   }
@@ -133,7 +136,18 @@ export class RemoteKeySet implements KeySet {
     this.label = (source.jwksUri ?? source.discovery)?.href ?? 'jwks';
   }
 
-  async candidates(kid: string | undefined): Promise<Candidates> {
+  candidates(kid: string | undefined): Candidates | Promise<Candidates> {
+    const held = this.#held;
+    if (held !== undefined && this.#now() < held.freshUntil) {
+      if (kid === undefined) return { matched: held.keys, all: held.keys };
+      const found = held.byKid.get(kid);
+      if (found !== undefined) return { matched: found, all: held.keys };
+    }
+    return this.#candidatesAfterLoad(kid);
+  }
+
+  /** {@link candidates} when the keys held are stale, missing, or do not know the `kid`. */
+  async #candidatesAfterLoad(kid: string | undefined): Promise<Candidates> {
     const held = await this.#usableKeys();
     if (kid === undefined) return { matched: held.keys, all: held.keys };
     const found = held.byKid.get(kid);

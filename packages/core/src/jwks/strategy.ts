@@ -63,7 +63,9 @@ export class JwksStrategy implements TokenStrategy {
     const settings = this.#settings;
     const t = context?.prechecked ?? (await this.precheck(token));
     const alg = t.alg as JwsAlgorithm;
-    const { matched, all } = await this.#candidates(t);
+    let candidates = this.#candidates(t);
+    if (candidates instanceof Promise) candidates = await candidates;
+    const { matched, all } = candidates;
     // The token's kid first; then, as kube-apiserver does, every other key of the issuer.
     const keys =
       matched.length === all.length ? matched : [...matched, ...all.filter((key) => !matched.includes(key))];
@@ -99,13 +101,17 @@ export class JwksStrategy implements TokenStrategy {
     return identityFromClaims(t.claims, t.issuer, t.audiences);
   }
 
-  async #candidates(t: PrecheckedToken): Promise<Candidates> {
+  #candidates(t: PrecheckedToken): Candidates | Promise<Candidates> {
     if (!t.legacy) {
       const set = this.#settings.keySetsByIssuer.get(t.issuer);
       if (set === undefined) throw new UnknownIssuerError(`issuer ${describeValue(t.issuer)} has no key set`);
       return set.candidates(t.kid);
     }
-    // Legacy tokens name no real issuer: they are signed with a key of one of the configured ones.
+    return this.#legacyCandidates(t);
+  }
+
+  // Legacy tokens name no real issuer: they are signed with a key of one of the configured ones.
+  async #legacyCandidates(t: PrecheckedToken): Promise<Candidates> {
     const found: Candidates = { matched: [], all: [] };
     for (const set of this.#settings.keySets) {
       const { matched, all } = await set.candidates(t.kid);

@@ -17,10 +17,9 @@ export function verifySignature(
   alg: JwsAlgorithm,
   key: KeyObject,
   signingInput: string,
-  signature: string,
+  sig: Buffer,
 ): boolean {
   const spec = ALGORITHM_SPECS[alg];
-  const sig = Buffer.from(signature, 'base64url');
   const data = Buffer.from(signingInput, 'latin1');
   try {
     if (spec.keyType === 'ec') {

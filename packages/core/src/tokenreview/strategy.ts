@@ -58,7 +58,11 @@ export function createTokenReviewStrategy(options: TokenReviewStrategyOptions): 
     client,
     async verify(token: string, context?: StrategyContext) {
       try {
-        const accepted = await client.review(token, audiences, tokenFingerprint(token));
+        const accepted = await client.review(
+          token,
+          audiences,
+          context?.fingerprint ?? tokenFingerprint(token),
+        );
         return reviewedIdentity(accepted, context?.prechecked, context?.previous);
       } catch (error) {
         if (error instanceof TokenRejectedError && context?.previous !== undefined) {

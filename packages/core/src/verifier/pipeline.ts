@@ -172,16 +172,17 @@ export class Pipeline {
       passedPrecheck = true;
       let verified: Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'> | undefined;
       for (const strategy of strategies) {
-        const context: StrategyContext = {};
+        const context: StrategyContext = { fingerprint };
         if (prechecked !== undefined) context.prechecked = prechecked;
         if (verified !== undefined) context.previous = verified;
         verified = await strategy.verify(token, context);
       }
-      const identity = freezeIdentity({
-        ...(verified as NonNullable<typeof verified>),
-        verifiedBy: this.#verifiedBy,
-        tokenFingerprint: fingerprint,
-      });
+      // A strategy's result is a fresh object the pipeline owns: completed in place (a spread of
+      // it would cost more than every other step of a miss but the signature) and then frozen.
+      const identity = verified as ApiserverIdentity;
+      identity.verifiedBy = this.#verifiedBy;
+      identity.tokenFingerprint = fingerprint;
+      freezeIdentity(identity);
       cache.setIdentity(key, identity);
       logger?.debug(
         {

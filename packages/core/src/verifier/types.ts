@@ -60,9 +60,9 @@ export interface ApiserverTokenVerifier {
 export interface TokenStrategy {
   readonly name: 'jwks' | 'tokenreview';
   /**
-   * Verify a token that passed the pre-check. Resolves to the identity without
-   * `tokenFingerprint` and `verifiedBy` (the pipeline sets them); rejects with an
-   * `ApiserverTokenError`. `expiresAt` caps the cache TTL.
+   * Verify a token that passed the pre-check. Resolves to a new identity object, not shared
+   * with anything else (the pipeline adds `tokenFingerprint` and `verifiedBy` to it in place,
+   * then freezes it); rejects with an `ApiserverTokenError`. `expiresAt` caps the cache TTL.
    */
   verify(
     token: string,
@@ -76,6 +76,8 @@ export interface TokenStrategy {
 export interface StrategyContext {
   /** The token decoded by the pre-check (absent when the pipeline runs without one). */
   prechecked?: PrecheckedToken;
+  /** The token's fingerprint, for log lines (computed once per miss by the pipeline). */
+  fingerprint?: string;
   /** The identity established by the previous strategy of the list (hybrid: jwks, then tokenreview). */
   previous?: Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>;
 }
