@@ -67,16 +67,19 @@ export class JwksStrategy implements TokenStrategy {
     if (candidates instanceof Promise) candidates = await candidates;
     const { matched, all } = candidates;
     // The token's kid first; then, as kube-apiserver does, every other key of the issuer.
-    const keys =
-      matched.length === all.length ? matched : [...matched, ...all.filter((key) => !matched.includes(key))];
     let tried = 0;
     let verified = false;
-    for (const { key, alg: keyAlg } of keys) {
-      if ((keyAlg !== undefined && keyAlg !== alg) || !keyFitsAlgorithm(key, alg)) continue;
-      tried++;
-      if (verifySignature(alg, key, t.signingInput, t.signature)) {
-        verified = true;
-        break;
+    for (let pass = 0; pass < 2 && !verified; pass++) {
+      if (pass === 1 && matched.length === all.length) break;
+      for (const candidate of pass === 0 ? matched : all) {
+        if (pass === 1 && matched.includes(candidate)) continue;
+        const { key, alg: keyAlg } = candidate;
+        if ((keyAlg !== undefined && keyAlg !== alg) || !keyFitsAlgorithm(key, alg)) continue;
+        tried++;
+        if (verifySignature(alg, key, t.signingInput, t.signature)) {
+          verified = true;
+          break;
+        }
       }
     }
     if (!verified) {
