@@ -67,8 +67,9 @@ try {
     const section = await runHttpGroup(group, { settings, info, token, log });
     section.note =
       `${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.rounds} interleaved rounds of ` +
-      `${settings.roundSeconds} s after ${settings.warmupSeconds} s warm-up; one RS256 token reused; each server in ` +
-      'its own process, autocannon in the parent';
+      `${settings.roundSeconds} s (order reversed every other round) after ${settings.warmupSeconds} s warm-up; ` +
+      'one RS256 token reused; each server in its own process, autocannon in the parent; ' +
+      'x ceiling = median of the per-round ratios';
     sections.push(section);
   }
   if (settings.only.includes('cold')) {

@@ -5,8 +5,8 @@ const FULL = {
   connections: 50,
   pipelining: 1,
   warmupSeconds: 3,
-  rounds: 5,
-  roundSeconds: 4,
+  rounds: 7,
+  roundSeconds: 3,
   cold: { tokens: { RS256: 8000, ES256: 6000 }, warmupTokens: 1500, rounds: 5 },
   // 128 at a time: above the verifier's in-flight cap (32), within its queue (256).
   tokenreview: { burst: 1000, distinct: 2000, concurrency: 128, garbage: 100_000 },

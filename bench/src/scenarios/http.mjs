@@ -127,7 +127,9 @@ export async function runHttpGroup(group, { settings, info, token, log }) {
       await loadRound({ ...load, port, seconds: settings.warmupSeconds });
     }
     for (let r = 0; r < settings.rounds; r++) {
-      for (const { row, port, worker } of live) {
+      // A B C, then C B A, …: a drift of the machine within a round then favours no one.
+      const order = r % 2 === 0 ? live : [...live].reverse();
+      for (const { row, port, worker } of order) {
         const cpuBefore = await worker.call('cpu');
         const result = await loadRound({ ...load, port, seconds: settings.roundSeconds });
         // Server CPU per request: far steadier than req/s when other processes share the machine.
@@ -158,8 +160,12 @@ function summarize(group, rows) {
   const ceiling = rows[0];
   for (const row of rows) {
     if (!row.available) continue;
-    row.ratio = row.rps.median / ceiling.rps.median;
-    row.cpuRatio = ceiling.cpuUsPerRequest.median / row.cpuUsPerRequest.median;
+    // Paired: each round against the ceiling's round of the same pass (run moments apart), then
+    // the median of those ratios; a burst of noise then spoils one pair, not the whole column.
+    row.ratio = spread(row.rounds.map((round, r) => round.rps / ceiling.rounds[r].rps)).median;
+    row.cpuRatio = spread(
+      row.rounds.map((round, r) => ceiling.rounds[r].cpuUsPerRequest / round.cpuUsPerRequest),
+    ).median;
     if (row.ours && group.target !== null) {
       row.target = group.target;
       row.verdict = row.failedResponses > 0 ? 'FAIL' : row.ratio >= group.target ? 'ok' : 'below target';
