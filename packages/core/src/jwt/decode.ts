@@ -96,7 +96,8 @@ function decodeHeader(part: string, algorithms: ReadonlySet<string>): DecodedHea
   if (kid !== undefined && typeof kid !== 'string') throw new MalformedTokenError('`kid` is not a string');
   const decoded: DecodedHeader = { header: Object.freeze(header), alg, kid };
   if (decodedHeaders.size >= MAX_DECODED_HEADERS) decodedHeaders.clear();
-  decodedHeaders.set(part, decoded);
+  // A copy as the key: `part` is a slice of the token and would keep the whole token in memory.
+  decodedHeaders.set(Buffer.from(part, 'latin1').toString('latin1'), decoded);
   return decoded;
 }
 
