@@ -18,6 +18,8 @@ describe('decodeJwt base64url strictness (no regular expression on any part)', (
 
   // Node's decoder would skip or accept each of these silently.
   const foreign = ['+', '/', '=', ' ', '\n', '\t', '%', '.', '*', 'é', '\u0100', '\u{1F600}', '\0'];
+  // Node decodes these by their low byte, which is in the alphabet: 'A', '+', '/', '_'.
+  foreign.push('\u0141', '\u012B', '\u012F', '\u015F', '\u0241');
   for (const character of foreign) {
     for (const where of ['header', 'payload', 'signature'] as const) {
       for (const position of ['start', 'middle', 'end']) {
@@ -68,6 +70,21 @@ describe('decodeJwt header reuse (one issuer, one header segment on every token)
     expect(decodeJwt(token, new Set(['RS256', 'ES256'])).alg).toBe('RS256');
     expect(() => decodeJwt(token, new Set(['ES256']))).toThrow(AlgorithmNotAllowedError);
     expect(decodeJwt(token, ALGS).kid).toBe('shared');
+  });
+
+  it('is not poisoned by a header that decodes by low bytes into another segment', () => {
+    const plus = b64({ alg: 'RS256', kid: 'k1' }).replace(/.$/, '+');
+    const lookalike = plus.replace('+', '\u012B');
+    expect(() => decodeJwt(`${lookalike}.${payload}.${signature}`, ALGS)).toThrow(MalformedTokenError);
+    expect(() => decodeJwt(`${plus}.${payload}.${signature}`, ALGS)).toThrow(MalformedTokenError);
+  });
+
+  it('decodes an oversized header every time instead of keeping it', () => {
+    const big = b64({ alg: 'RS256', kid: 'k'.repeat(600) });
+    const first = decodeJwt(`${big}.${payload}.${signature}`, ALGS);
+    const second = decodeJwt(`${big}.${payload}.${signature}`, ALGS);
+    expect(second.header).toEqual(first.header);
+    expect(second.header).not.toBe(first.header);
   });
 
   it('refuses a key-bearing or critical header on every sight, never remembering it', () => {

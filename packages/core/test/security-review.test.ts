@@ -273,3 +273,24 @@ describe('failure caching (cache.failureTtl)', () => {
     expect(logger.count('token verified')).toBe(1);
   });
 });
+
+describe('a character past ASCII that Node would decode by its low byte', () => {
+  // `Ł` (U+0141) is read as `A` by Node's base64url decoder: a genuine token with one of its
+  // characters so disguised must not verify as a second, distinct token.
+  const disguise = (part: string, at: number): string =>
+    part.slice(0, at) + String.fromCharCode(0x100 + part.charCodeAt(at)) + part.slice(at + 1);
+
+  it('in any part of a genuine token, is refused as malformed, however the verifier is set up', async () => {
+    const v = verifier({ issuer: IN_CLUSTER_ISSUER, jwks: { keys: jwksOf(key) as never } });
+    const token = tokenFor(IN_CLUSTER_ISSUER, Date.now() / 1000);
+    await expect(v.verifyToken(token)).resolves.toMatchObject({ verifiedBy: 'jwks' });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    for (const forged of [
+      `${header}.${payload}.${disguise(signature, 10)}`,
+      `${header}.${disguise(payload, 10)}.${signature}`,
+      `${disguise(header, 10)}.${payload}.${signature}`,
+    ]) {
+      await expect(v.verifyToken(forged)).rejects.toMatchObject({ code: 'malformed_token', status: 401 });
+    }
+  });
+});

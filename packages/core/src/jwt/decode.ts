@@ -17,14 +17,16 @@ const KEY_BEARING_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
 
 /**
  * Strict base64url decoding without a regular expression over the part (the payload is most of
- * the token). Node's decoder skips characters outside the alphabet, so one foreign character
+ * the token). Node's decoder reads a character past ASCII by its low byte (`Ł`, U+0141, as `A`;
+ * U+012B as `+`), so those are refused first: a UTF-8 length other than the character count
+ * means one is there. It skips the other characters outside the alphabet, so one of them
  * anywhere leaves fewer bytes than the length promises (`length % 4 === 1`, which no byte string
  * produces, aside); `=` ends decoding early the same way. It also accepts `+` and `/` (base64),
  * which are refused here.
  */
 function decodeBase64url(part: string): Buffer | undefined {
   const length = part.length;
-  if (length === 0 || length % 4 === 1) return undefined;
+  if (length === 0 || length % 4 === 1 || Buffer.byteLength(part, 'utf8') !== length) return undefined;
   const bytes = Buffer.from(part, 'base64url');
   if (bytes.length !== (length * 3) >>> 2 || part.includes('+') || part.includes('/')) return undefined;
   return bytes;
@@ -71,6 +73,9 @@ interface DecodedHeader {
  */
 const decodedHeaders = new Map<string, DecodedHeader>();
 const MAX_DECODED_HEADERS = 64;
+// kube-apiserver's headers are about 90 characters (`alg` and a 43-character `kid`): a longer one
+// is decoded every time rather than kept, so the memory stays a few kilobytes whatever comes in.
+const MAX_DECODED_HEADER_LENGTH = 512;
 
 function decodeHeader(part: string, algorithms: ReadonlySet<string>): DecodedHeader {
   const known = decodedHeaders.get(part);
@@ -95,9 +100,12 @@ function decodeHeader(part: string, algorithms: ReadonlySet<string>): DecodedHea
   const kid = header.kid;
   if (kid !== undefined && typeof kid !== 'string') throw new MalformedTokenError('`kid` is not a string');
   const decoded: DecodedHeader = { header: Object.freeze(header), alg, kid };
-  if (decodedHeaders.size >= MAX_DECODED_HEADERS) decodedHeaders.clear();
-  // A copy as the key: `part` is a slice of the token and would keep the whole token in memory.
-  decodedHeaders.set(Buffer.from(part, 'latin1').toString('latin1'), decoded);
+  if (part.length <= MAX_DECODED_HEADER_LENGTH) {
+    if (decodedHeaders.size >= MAX_DECODED_HEADERS) decodedHeaders.clear();
+    // A copy as the key: `part` is a slice of the token and would keep the whole token in memory.
+    // Exact, as `part` decoded strictly above and so is ASCII.
+    decodedHeaders.set(Buffer.from(part, 'latin1').toString('latin1'), decoded);
+  }
   return decoded;
 }
 
