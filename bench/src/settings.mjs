@@ -7,7 +7,7 @@ const FULL = {
   warmupSeconds: 3,
   rounds: 7,
   roundSeconds: 3,
-  cold: { tokens: { RS256: 8000, ES256: 6000 }, warmupTokens: 1500, rounds: 5 },
+  cold: { tokens: { RS256: 8000, ES256: 6000 }, warmupTokens: 1500, rounds: 7 },
   // 128 at a time: above the verifier's in-flight cap (32), within its queue (256).
   tokenreview: { burst: 1000, distinct: 2000, concurrency: 128, garbage: 100_000 },
   memory: { randomRequests: 1_000_000, validTokens: 100_000, checkpoints: 4 },
