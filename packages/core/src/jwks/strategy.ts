@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import type { JwsAlgorithm } from '../options.js';
 import { type PrecheckedToken, type PrecheckSettings, precheck } from '../verifier/precheck.js';
 import type { StrategyContext, TokenStrategy } from '../verifier/types.js';
+import type { ImportedKey } from './import-jwk.js';
 import type { Candidates, KeySet } from './key-set.js';
 
 /** What the jwks strategy needs; `issuers` and `keySetsByIssuer` grow when an issuer is learned. */
@@ -68,20 +69,14 @@ export class JwksStrategy implements TokenStrategy {
     const { matched, all } = candidates;
     // The token's kid first; then, as kube-apiserver does, every other key of the issuer.
     let tried = 0;
-    let verified = false;
-    for (let pass = 0; pass < 2 && !verified; pass++) {
-      if (pass === 1 && matched.length === all.length) break;
-      for (const candidate of pass === 0 ? matched : all) {
-        if (pass === 1 && matched.includes(candidate)) continue;
-        const { key, alg: keyAlg } = candidate;
-        if ((keyAlg !== undefined && keyAlg !== alg) || !keyFitsAlgorithm(key, alg)) continue;
-        tried++;
-        if (verifySignature(alg, key, t.signingInput, t.signature)) {
-          verified = true;
-          break;
-        }
-      }
-    }
+    const verifies = ({ key, alg: keyAlg }: ImportedKey): boolean => {
+      if ((keyAlg !== undefined && keyAlg !== alg) || !keyFitsAlgorithm(key, alg)) return false;
+      tried++;
+      return verifySignature(alg, key, t.signingInput, t.signature);
+    };
+    const verified =
+      matched.some(verifies) ||
+      (matched.length !== all.length && all.some((key) => !matched.includes(key) && verifies(key)));
     if (!verified) {
       const kid = describeValue(t.kid ?? null);
       if (tried === 0 && matched.length === 0)
