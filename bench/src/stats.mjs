@@ -16,6 +16,20 @@ export function spread(values) {
   return { median, min: sorted[0], max: sorted[n - 1] };
 }
 
+/**
+ * Paired ratio: `ratio(a, b)` for each round `r` of two interleaved rows
+ * (`a` = the row's round, `b` = the reference's round of the same pass), then the median, so that
+ * a burst of noise spoils one pair rather than the whole column.
+ */
+export function pairedRatio(rounds, referenceRounds, ratio) {
+  return spread(rounds.map((round, r) => ratio(round, referenceRounds[r]))).median;
+}
+
+/** The order in which round `r` visits `list`: A B C, then C B A, …, so drift favours no one. */
+export function roundOrder(list, r) {
+  return r % 2 === 0 ? list : [...list].reverse();
+}
+
 /** p50/p99 of a Float64Array (or array) of latencies, first `count` entries. */
 export function latencyPercentiles(samples, count = samples.length) {
   const sorted = Float64Array.from(samples.subarray ? samples.subarray(0, count) : samples.slice(0, count));

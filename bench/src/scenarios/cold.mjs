@@ -6,7 +6,7 @@ import { AbortRun } from '../abort.mjs';
 import { forgeSignature, tamperClaims } from '../forge.mjs';
 import { mintMany } from '../kit.mjs';
 import { spawnWorker } from '../rpc.mjs';
-import { spread } from '../stats.mjs';
+import { pairedRatio, roundOrder, spread } from '../stats.mjs';
 
 const WORKER = new URL('../workers/cold.mjs', import.meta.url).pathname;
 const TARGET = 0.85;
@@ -53,8 +53,7 @@ export async function runCold(alg, { settings, api, info, log }) {
     }
     for (const { worker } of live) await worker.call('run', { from: 0, to: warm });
     for (let r = 0; r < settings.cold.rounds; r++) {
-      // As in the HTTP groups: order reversed every other round, ratios paired per round.
-      for (const { row, worker } of r % 2 === 0 ? live : [...live].reverse()) {
+      for (const { row, worker } of roundOrder(live, r)) {
         const result = await worker.call('run', { from: warm, to: warm + n });
         row.rounds.push(result);
         log(`  round ${r + 1}/${settings.cold.rounds} ${alg} ${row.label}: ${Math.round(result.rate)}/s`);
@@ -76,7 +75,7 @@ export async function runCold(alg, { settings, api, info, log }) {
   const anchors = rows.filter((r) => !r.ours && r !== limit && r.available);
   for (const row of rows) {
     if (!row.available) continue;
-    row.ratio = spread(row.rounds.map((round, r) => round.rate / limit.rounds[r].rate)).median;
+    row.ratio = pairedRatio(row.rounds, limit.rounds, (round, base) => round.rate / base.rate);
     if (row.failures > 0) row.verdict = `FAIL: ${row.failures} valid tokens rejected (${row.firstError})`;
     else if (row.ours) {
       const ahead = anchors.every((a) => row.rate.median > a.rate.median);

@@ -4,7 +4,7 @@ import { AbortRun } from '../abort.mjs';
 import { forgeSignature, tamperClaims } from '../forge.mjs';
 import { loadRound, probe } from '../load.mjs';
 import { spawnWorker } from '../rpc.mjs';
-import { spread } from '../stats.mjs';
+import { pairedRatio, roundOrder, spread } from '../stats.mjs';
 
 const SERVER = new URL('../servers/server.mjs', import.meta.url).pathname;
 export const SUBJECT = 'system:serviceaccount:kube-system:webhook-auth';
@@ -127,9 +127,7 @@ export async function runHttpGroup(group, { settings, info, token, log }) {
       await loadRound({ ...load, port, seconds: settings.warmupSeconds });
     }
     for (let r = 0; r < settings.rounds; r++) {
-      // A B C, then C B A, …: a drift of the machine within a round then favours no one.
-      const order = r % 2 === 0 ? live : [...live].reverse();
-      for (const { row, port, worker } of order) {
+      for (const { row, port, worker } of roundOrder(live, r)) {
         const cpuBefore = await worker.call('cpu');
         const result = await loadRound({ ...load, port, seconds: settings.roundSeconds });
         // Server CPU per request: far steadier than req/s when other processes share the machine.
@@ -160,12 +158,12 @@ function summarize(group, rows) {
   const ceiling = rows[0];
   for (const row of rows) {
     if (!row.available) continue;
-    // Paired: each round against the ceiling's round of the same pass (run moments apart), then
-    // the median of those ratios; a burst of noise then spoils one pair, not the whole column.
-    row.ratio = spread(row.rounds.map((round, r) => round.rps / ceiling.rounds[r].rps)).median;
-    row.cpuRatio = spread(
-      row.rounds.map((round, r) => ceiling.rounds[r].cpuUsPerRequest / round.cpuUsPerRequest),
-    ).median;
+    row.ratio = pairedRatio(row.rounds, ceiling.rounds, (round, base) => round.rps / base.rps);
+    row.cpuRatio = pairedRatio(
+      row.rounds,
+      ceiling.rounds,
+      (round, base) => base.cpuUsPerRequest / round.cpuUsPerRequest,
+    );
     if (row.ours && group.target !== null) {
       row.target = group.target;
       row.verdict = row.failedResponses > 0 ? 'FAIL' : row.ratio >= group.target ? 'ok' : 'below target';
