@@ -2,6 +2,12 @@ export type { AdmissionOptions, WebhookConfigurationKind } from './admission/opt
 export { type WebhookClientConfig, webhookAudience } from './admission/webhook-audience.js';
 export type { ClientCertificateOptions } from './client-certificate/options.js';
 export type {
+  ApiserverTokenVerifier,
+  HeadersLike,
+  RequestLike,
+  TokenStrategy,
+} from './contracts/verifier.js';
+export type {
   ApiserverTokenErrorCode,
   ApiserverTokenErrorOptions,
 } from './errors.js';
@@ -58,6 +64,7 @@ export type {
   ServiceAccountRef,
   VerifiedBy,
 } from './identity.js';
+export { tokenFingerprint } from './jwt/fingerprint.js';
 export type { Logger } from './logger.js';
 export type {
   CacheOptions,
@@ -81,6 +88,4 @@ export type { KubeConfigLike } from './tokenreview/client-node.js';
 export type { TokenReviewBackoffOptions, TokenReviewOptions } from './tokenreview/options.js';
 export { createVerifier } from './verifier/create-verifier.js';
 export { extractBearerToken } from './verifier/extract.js';
-export { tokenFingerprint } from './verifier/fingerprint.js';
 export type { Authorizer } from './verifier/pipeline.js';
-export type { ApiserverTokenVerifier, HeadersLike, RequestLike, TokenStrategy } from './verifier/types.js';

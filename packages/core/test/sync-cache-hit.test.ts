@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ApiserverTokenVerifier, RequestLike } from '../src/contracts/verifier.js';
 import { createHttpAuthenticator } from '../src/http/http-authenticator.js';
 import type { VerifierOptions } from '../src/options.js';
 import { createVerifier } from '../src/verifier/create-verifier.js';
 import { ResultCache } from '../src/verifier/result-cache.js';
-import type { ApiserverTokenVerifier, RequestLike } from '../src/verifier/types.js';
 import { VERIFY_NOW, type VerifyNow } from '../src/verifier/verify-now.js';
 import { jwksOf, kubeClaims, makeKey, signJwt } from './helpers/keys.js';
 

@@ -1,6 +1,6 @@
+import type { RequestLike } from '../contracts/verifier.js';
 import { AttestationMismatchError, MalformedAdmissionReviewError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
-import type { RequestLike } from '../verifier/types.js';
 import type { ResolvedAdmission, WebhookConfigurationKind } from './options.js';
 import { readAdmissionBody } from './read-body.js';
 

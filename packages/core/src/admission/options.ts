@@ -3,8 +3,9 @@
  *
  * @packageDocumentation
  */
-import { ENV_PREFIX, envBoolean, envString } from '../config/env.js';
+
 import { ApiserverTokenConfigError } from '../errors.js';
+import { ENV_PREFIX, envBoolean, envString } from '../lib/env.js';
 
 /** The kinds of webhook configuration a KEP-6060 token can be bound to. */
 export type WebhookConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';

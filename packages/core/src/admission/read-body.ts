@@ -1,5 +1,5 @@
+import type { RequestLike } from '../contracts/verifier.js';
 import { AdmissionReviewTooLargeError, MalformedAdmissionReviewError } from '../errors.js';
-import type { RequestLike } from '../verifier/types.js';
 
 /** The parts of a Node readable we look at, when the stream is one. */
 interface NodeReadableLike {

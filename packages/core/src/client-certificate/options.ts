@@ -6,8 +6,8 @@
 
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ENV_PREFIX, envList, envString } from '../config/env.js';
 import { ApiserverTokenConfigError } from '../errors.js';
+import { ENV_PREFIX, envList, envString } from '../lib/env.js';
 import { compileAllowList, type Matcher } from '../policy/glob.js';
 
 /**

@@ -9,6 +9,8 @@ import type { FetchSettings } from '../jwks/fetch-json.js';
 import { type ImportedKey, importKeySet } from '../jwks/import-jwk.js';
 import type { KeySetTiming } from '../jwks/key-set.js';
 import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../jwt/algorithms.js';
+import { LEGACY_ISSUER } from '../jwt/precheck.js';
+import { ENV_PREFIX, envBoolean, envList, envNumber, envString } from '../lib/env.js';
 import { type Logger, safeLogger } from '../logger.js';
 import type { JwksOptions, JwsAlgorithm, VerifierMode, VerifierOptions } from '../options.js';
 import { type ResolvedPolicy, resolvePolicyOptions } from '../policy/options.js';
@@ -19,8 +21,6 @@ import {
   validateKubeconfigSource,
 } from '../tokenreview/kubeconfig.js';
 import { resolveTokenReviewOptions, type TokenReviewSettings } from '../tokenreview/options.js';
-import { LEGACY_ISSUER } from '../verifier/precheck.js';
-import { ENV_PREFIX, envBoolean, envList, envNumber, envString } from './env.js';
 import { detectInCluster, IN_CLUSTER_DEFAULTS } from './in-cluster.js';
 
 /** Where one key set comes from, after validation. */

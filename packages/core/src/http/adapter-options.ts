@@ -1,6 +1,6 @@
+import type { ApiserverTokenVerifier } from '../contracts/verifier.js';
 import type { ApiserverIdentity } from '../identity.js';
 import type { VerifierOptions } from '../options.js';
-import type { ApiserverTokenVerifier } from '../verifier/types.js';
 
 /** How an adapter answers a request it rejects. */
 export type RespondMode = 'http' | 'admission-review';

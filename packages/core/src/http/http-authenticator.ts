@@ -1,9 +1,9 @@
 import { readAdmissionBody } from '../admission/read-body.js';
+import type { ApiserverTokenVerifier, RequestLike } from '../contracts/verifier.js';
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 import type { VerifierOptions } from '../options.js';
 import { createVerifier } from '../verifier/create-verifier.js';
-import type { ApiserverTokenVerifier, RequestLike } from '../verifier/types.js';
 import { verifyNowOf } from '../verifier/verify-now.js';
 import { assertAdapterOptions } from './adapter-checks.js';
 import type {

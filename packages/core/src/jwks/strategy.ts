@@ -1,3 +1,4 @@
+import type { StrategyContext, TokenStrategy } from '../contracts/verifier.js';
 import { InvalidSignatureError, UnknownIssuerError, UnknownKeyError } from '../errors.js';
 import {
   identityFromClaims,
@@ -5,12 +6,11 @@ import {
   type VerifiedIdentity,
 } from '../identity/kubernetes-claims.js';
 import { describeValue } from '../jwt/decode.js';
+import { type PrecheckedToken, type PrecheckSettings, precheck } from '../jwt/precheck.js';
 import { keyFitsAlgorithm, verifySignature } from '../jwt/signature.js';
 import { checkTimeClaims } from '../jwt/time-claims.js';
 import type { Logger } from '../logger.js';
 import type { JwsAlgorithm } from '../options.js';
-import { type PrecheckedToken, type PrecheckSettings, precheck } from '../verifier/precheck.js';
-import type { StrategyContext, TokenStrategy } from '../verifier/types.js';
 import type { ImportedKey } from './import-jwk.js';
 import type { Candidates, KeySet } from './key-set.js';
 

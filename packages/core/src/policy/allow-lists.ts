@@ -1,6 +1,6 @@
+import type { RequestLike } from '../contracts/verifier.js';
 import { ForbiddenIdentityError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
-import type { RequestLike } from '../verifier/types.js';
 import type { ResolvedPolicy } from './options.js';
 
 /**

@@ -3,10 +3,11 @@
  *
  * @packageDocumentation
  */
-import { ENV_PREFIX, envList } from '../config/env.js';
+
+import type { RequestLike } from '../contracts/verifier.js';
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
-import type { RequestLike } from '../verifier/types.js';
+import { ENV_PREFIX, envList } from '../lib/env.js';
 import { compileAllowList, type Matcher } from './glob.js';
 
 /** `resourceAttributes` of a SubjectAccessReview: the Kubernetes API request the caller must be allowed to make. */

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
+import type { RequestLike } from '../contracts/verifier.js';
 import { ApiserverTokenError, ApiserverUnavailableError, ForbiddenIdentityError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 import type { Logger } from '../logger.js';
@@ -20,7 +21,6 @@ import { ConcurrencyLimiter, LimiterRejection } from '../tokenreview/limiter.js'
 import { SharedAgent } from '../tokenreview/shared-agent.js';
 import { timedCall } from '../tokenreview/timed-call.js';
 import { type AbortableCallOptions, abortableCallOptions } from '../tokenreview/transport.js';
-import type { RequestLike } from '../verifier/types.js';
 import {
   checkAttributes,
   type ResolvedSubjectAccessReview,

@@ -1,5 +1,5 @@
-import { envBoolean, envNumber } from '../config/env.js';
 import { ApiserverTokenConfigError } from '../errors.js';
+import { envBoolean, envNumber } from '../lib/env.js';
 import type { BackoffSettings } from './backoff.js';
 import type { ReviewClientSettings } from './review-client.js';
 

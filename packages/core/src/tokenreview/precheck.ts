@@ -9,7 +9,7 @@ import {
   precheckLegacy,
   readAudiences,
   readIssuer,
-} from '../verifier/precheck.js';
+} from '../jwt/precheck.js';
 
 /** The pre-check settings of the `tokenreview` mode. */
 export interface ReviewPrecheckSettings extends PrecheckSettings {

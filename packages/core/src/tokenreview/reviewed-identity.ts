@@ -4,7 +4,7 @@ import {
   identityFromLegacyClaims,
   type VerifiedIdentity,
 } from '../identity/kubernetes-claims.js';
-import type { PrecheckedToken } from '../verifier/precheck.js';
+import type { PrecheckedToken } from '../jwt/precheck.js';
 import type { AcceptedReview } from './review-result.js';
 
 function dateClaim(value: unknown): Date | undefined {

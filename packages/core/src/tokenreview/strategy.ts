@@ -1,7 +1,7 @@
+import type { StrategyContext, TokenStrategy } from '../contracts/verifier.js';
 import { TokenRejectedError, TokenRevokedError } from '../errors.js';
+import { tokenFingerprint } from '../jwt/fingerprint.js';
 import type { Logger } from '../logger.js';
-import { tokenFingerprint } from '../verifier/fingerprint.js';
-import type { StrategyContext, TokenStrategy } from '../verifier/types.js';
 import { importClientNode } from './client-node.js';
 import { type InClusterLocations, type KubeconfigSource, resolveKubeConfig } from './kubeconfig.js';
 import type { TokenReviewSettings } from './options.js';

@@ -2,6 +2,7 @@ import { admissionCheck } from '../admission/check.js';
 import { readAdmissionBody } from '../admission/read-body.js';
 import { PeerCertificateVerifier } from '../client-certificate/peer-certificate.js';
 import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
+import type { ApiserverTokenVerifier, RequestLike, TokenStrategy } from '../contracts/verifier.js';
 import {
   type ApiserverTokenError,
   ApiserverUnavailableError,
@@ -12,15 +13,14 @@ import type { ApiserverIdentity } from '../identity.js';
 import { JsonFetcher } from '../jwks/fetch-json.js';
 import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
 import { JwksStrategy } from '../jwks/strategy.js';
+import type { PrecheckedToken } from '../jwt/precheck.js';
 import type { VerifierOptions } from '../options.js';
 import { allowListCheck, predicateCheck } from '../policy/allow-lists.js';
 import { SubjectAccessReviewer } from '../policy/subject-access-review.js';
 import { precheckForReview } from '../tokenreview/precheck.js';
 import { createTokenReviewStrategy, type TokenReviewStrategy } from '../tokenreview/strategy.js';
 import { type Authorizer, freezeIdentity, Pipeline } from './pipeline.js';
-import type { PrecheckedToken } from './precheck.js';
 import { ResultCache } from './result-cache.js';
-import type { ApiserverTokenVerifier, RequestLike, TokenStrategy } from './types.js';
 import { withVerifyNow } from './verify-now.js';
 
 /** The jwks strategy for a resolved configuration: one key set per configured source. */

@@ -1,5 +1,5 @@
+import type { HeadersLike, RequestLike } from '../contracts/verifier.js';
 import { MalformedAuthorizationError, MissingTokenError, TokenTooLargeError } from '../errors.js';
-import type { HeadersLike, RequestLike } from './types.js';
 
 function readAuthorization(headers: HeadersLike): string | string[] | undefined {
   if (typeof (headers as { get?: unknown }).get === 'function') {

@@ -1,11 +1,11 @@
+import type { RequestLike, StrategyContext, TokenStrategy } from '../contracts/verifier.js';
 import { type ApiserverTokenError, isApiserverTokenError, MalformedTokenError } from '../errors.js';
 import type { ApiserverIdentity, VerifiedBy } from '../identity.js';
+import { tokenFingerprint } from '../jwt/fingerprint.js';
+import type { PrecheckedToken } from '../jwt/precheck.js';
 import type { Logger } from '../logger.js';
 import { checkBearerCharacters, checkTokenSize, readBearerToken } from './extract.js';
-import { tokenFingerprint } from './fingerprint.js';
-import type { PrecheckedToken } from './precheck.js';
 import type { ResultCache } from './result-cache.js';
-import type { RequestLike, StrategyContext, TokenStrategy } from './types.js';
 
 /**
  * A step run on every request after the identity is established (cached or not): allow-lists,

@@ -1,5 +1,5 @@
+import type { ApiserverTokenVerifier, RequestLike } from '../contracts/verifier.js';
 import type { ApiserverIdentity } from '../identity.js';
-import type { ApiserverTokenVerifier, RequestLike } from './types.js';
 
 /**
  * Internal: `verify()` that answers a cache hit (with only synchronous authorizers) with the

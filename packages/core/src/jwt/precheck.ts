@@ -5,7 +5,7 @@ import {
   TokenExpiredError,
   UnknownIssuerError,
 } from '../errors.js';
-import { type DecodedJwt, decodeJwt, describeValue } from '../jwt/decode.js';
+import { type DecodedJwt, decodeJwt, describeValue } from './decode.js';
 
 /** The issuer of legacy secret-based service-account tokens. */
 export const LEGACY_ISSUER = 'kubernetes/serviceaccount';

@@ -1,5 +1,5 @@
 import type { ApiserverIdentity } from '../identity.js';
-import type { PrecheckedToken } from './precheck.js';
+import type { PrecheckedToken } from '../jwt/precheck.js';
 
 /**
  * Request headers as Node's `IncomingHttpHeaders` (lower-case keys, arrays for repeated
