@@ -7,9 +7,17 @@ const ratio = (n) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '—');
 const range = (s) => `${int(s.median)} (${int(s.min)}–${int(s.max)})`;
 const mib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)}` : '—');
 
+const ratioSpread = (s) =>
+  s === undefined ? '—' : `${ratio(s.median)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+const usRange = (s) => `${us(s.median)} (${us(s.min)}–${us(s.max)})`;
+
 function verdictOf(row) {
   if (row.available === false) return 'not available';
   if (!row.verdict) return '';
+  if (row.targets && row.verdict === 'ok')
+    return `ok (targets ${Object.entries(row.targets)
+      .map(([name, t]) => `${t}x ${name === 'noop' ? 'no-op' : name}`)
+      .join(', ')})`;
   if (!row.target) return row.verdict;
   if (row.verdict.startsWith('below target'))
     return `${row.verdict} (${row.ratio.toFixed(3)}x < ${row.target}x)`;
@@ -21,29 +29,33 @@ export function tables(sections) {
   return sections.map((section) => {
     if (section.kind === 'http') {
       return {
-        title: `${section.title}: requests/s over HTTP`,
+        title: `${section.title}: server CPU per request and requests/s over HTTP`,
         note: section.note,
         head: [
           'server',
+          'CPU µs/req median (min–max)',
+          'x bare (CPU)',
+          'x no-op (CPU)',
           'req/s median (min–max)',
+          'x bare (req/s)',
+          'x no-op (req/s)',
           'p50 ms',
           'p99 ms',
-          'x ceiling',
-          'CPU µs/req',
-          'x ceiling (CPU)',
           'verdict',
         ],
         rows: section.rows.map((r) =>
           r.available === false
-            ? [r.label, 'not available', '', '', '', '', '', r.reason]
+            ? [r.label, 'not available', '', '', '', '', '', '', '', r.reason]
             : [
                 r.label,
+                usRange(r.cpuUsPerRequest),
+                r.reference === 'bare' ? 'ref' : ratioSpread(r.vs?.bare?.cpu),
+                r.reference === 'noop' ? 'ref' : ratioSpread(r.vs?.noop?.cpu),
                 range(r.rps),
+                r.reference === 'bare' ? 'ref' : ratioSpread(r.vs?.bare?.rps),
+                r.reference === 'noop' ? 'ref' : ratioSpread(r.vs?.noop?.rps),
                 ms(r.p50ms),
                 ms(r.p99ms),
-                ratio(r.ratio),
-                us(r.cpuUsPerRequest.median),
-                ratio(r.cpuRatio),
                 verdictOf(r),
               ],
         ),

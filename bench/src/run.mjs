@@ -9,12 +9,19 @@ import { runCold } from './scenarios/cold.mjs';
 import { HTTP_GROUPS, runHttpGroup } from './scenarios/http.mjs';
 import { runMemory } from './scenarios/memory.mjs';
 import { runTokenReview } from './scenarios/tokenreview.mjs';
-import { parseArgs } from './settings.mjs';
+import { parseArgs, SCENARIOS } from './settings.mjs';
 
 const settings = parseArgs(process.argv.slice(2));
 const benchDir = new URL('../', import.meta.url).pathname;
 settings.profileDir = `${benchDir}results/profiles`;
-const outFile = settings.out ?? `${benchDir}results/latest.json`;
+// Only a full run of every scenario replaces the committed results; a quick run (a smoke test) or a
+// partial one (--only) goes beside them, ignored by git.
+const scratch = settings.quick
+  ? 'quick.json'
+  : settings.only.length < SCENARIOS.length
+    ? 'partial.json'
+    : null;
+const outFile = settings.out ?? `${benchDir}results/${scratch ?? 'latest.json'}`;
 const log = (line) => process.stderr.write(`${line}\n`);
 
 function gitRevision() {
@@ -69,7 +76,8 @@ try {
       `${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.rounds} interleaved rounds of ` +
       `${settings.roundSeconds} s (order reversed every other round) after ${settings.warmupSeconds} s warm-up; ` +
       'one RS256 token reused; each server in its own process, autocannon in the parent; ' +
-      'x ceiling = median of the per-round ratios';
+      'x bare / x no-op = median (min–max) of the per-round ratios to that reference, paired by pass ' +
+      '(CPU: its µs/req over ours, so higher is better in every ratio column); targets on CPU';
     sections.push(section);
   }
   if (settings.only.includes('cold')) {

@@ -32,7 +32,8 @@ const HELP = `usage: pnpm bench [--quick] [--only=a,b] [--cpu-prof[=<row id>|all
   --only           scenarios to run: ${SCENARIOS.join(', ')}
   --cpu-prof       write V8 CPU profiles of the processes under test to bench/results/profiles/
                    (e.g. --cpu-prof=fastify/ours, --cpu-prof=cold/ours, --cpu-prof=all)
-  --out            JSON results file (default bench/results/latest.json)
+  --out            JSON results file (default bench/results/latest.json for a full run of every
+                   scenario, else bench/results/quick.json or partial.json, which git ignores)
   --update-readme  replace the results section of bench/README.md with this run's table
   --strict         exit 1 when a target is missed (security failures always exit 1)`;
 

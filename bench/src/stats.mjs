@@ -22,7 +22,12 @@ export function spread(values) {
  * a burst of noise spoils one pair rather than the whole column.
  */
 export function pairedRatio(rounds, referenceRounds, ratio) {
-  return spread(rounds.map((round, r) => ratio(round, referenceRounds[r]))).median;
+  return pairedSpread(rounds, referenceRounds, ratio).median;
+}
+
+/** {@link pairedRatio} with the min and max of the per-round ratios: the spread to show beside it. */
+export function pairedSpread(rounds, referenceRounds, ratio) {
+  return spread(rounds.map((round, r) => ratio(round, referenceRounds[r])));
 }
 
 /** The order in which round `r` visits `list`: A B C, then C B A, …, so drift favours no one. */

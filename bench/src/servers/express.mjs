@@ -5,8 +5,9 @@ import { expressjwt } from 'express-jwt';
 import { auth } from 'express-oauth2-jwt-bearer';
 import jwksRsa from 'jwks-rsa';
 import { loadOurs, ourOptions } from '../ours.mjs';
+import { NOOP_IDENTITY } from './noop.mjs';
 
-export const VARIANTS = ['none', 'ours', 'express-oauth2-jwt-bearer', 'express-jwt'];
+export const VARIANTS = ['none', 'noop', 'ours', 'express-oauth2-jwt-bearer', 'express-jwt'];
 
 export async function buildExpress(variant, info) {
   const app = express();
@@ -15,6 +16,16 @@ export async function buildExpress(variant, info) {
     case 'none':
       app.get('/', (_req, res) => {
         res.send('ok');
+      });
+      break;
+    case 'noop':
+      // The physical limit of any middleware: one function call that sets req.apiserver.
+      app.use((req, _res, next) => {
+        req.apiserver = NOOP_IDENTITY;
+        next();
+      });
+      app.get('/', (req, res) => {
+        res.send(req.apiserver.username);
       });
       break;
     case 'ours': {

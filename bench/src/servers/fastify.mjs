@@ -4,14 +4,25 @@ import fastifyJwt from '@fastify/jwt';
 import Fastify from 'fastify';
 import jwksRsa from 'jwks-rsa';
 import { loadOurs, ourOptions } from '../ours.mjs';
+import { NOOP_IDENTITY } from './noop.mjs';
 
-export const VARIANTS = ['none', 'ours', 'fastify-jwt-cache', 'fastify-jwt-nocache'];
+export const VARIANTS = ['none', 'noop', 'ours', 'fastify-jwt-cache', 'fastify-jwt-nocache'];
 
 export async function buildFastify(variant, info) {
   const app = Fastify({ logger: false });
   switch (variant) {
     case 'none':
       app.get('/', async () => 'ok');
+      break;
+    case 'noop':
+      // The physical limit of any plugin: a declared request property and a callback onRequest hook
+      // that sets it (the shape ours has).
+      app.decorateRequest('apiserver', undefined);
+      app.addHook('onRequest', (request, _reply, done) => {
+        request.apiserver = NOOP_IDENTITY;
+        done();
+      });
+      app.get('/', async (request) => request.apiserver.username);
       break;
     case 'ours': {
       const ours = await loadOurs('@apiserver-token/fastify');

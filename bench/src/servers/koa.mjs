@@ -4,8 +4,9 @@ import jwksRsa from 'jwks-rsa';
 import Koa from 'koa';
 import koaJwt from 'koa-jwt';
 import { loadOurs, ourOptions } from '../ours.mjs';
+import { NOOP_IDENTITY } from './noop.mjs';
 
-export const VARIANTS = ['none', 'ours', 'koa-jwt'];
+export const VARIANTS = ['none', 'noop', 'ours', 'koa-jwt'];
 
 export async function buildKoa(variant, info) {
   const app = new Koa();
@@ -13,6 +14,16 @@ export async function buildKoa(variant, info) {
     case 'none':
       app.use((ctx) => {
         ctx.body = 'ok';
+      });
+      break;
+    case 'noop':
+      // The physical limit of any middleware: one function that sets ctx.state.apiserver.
+      app.use((ctx, next) => {
+        ctx.state.apiserver = NOOP_IDENTITY;
+        return next();
+      });
+      app.use((ctx) => {
+        ctx.body = ctx.state.apiserver.username;
       });
       break;
     case 'ours': {
