@@ -130,6 +130,25 @@ export function tables(sections) {
         ),
       };
     }
+    if (section.kind === 'instructions') {
+      return {
+        title: 'Instructions per request (valgrind callgrind): deterministic, whatever the load',
+        note: section.note,
+        head: ['scenario', 'code', 'instructions/call', 'segments differ', 'x reference', 'over reference'],
+        rows: section.rows.map((r) =>
+          r.available === false
+            ? [r.group, r.label, 'not available', '', '', r.reason]
+            : [
+                r.group,
+                r.ref ? `${r.label} (reference)` : r.label,
+                int(r.instructions),
+                `${(r.segmentSpread * 100).toFixed(2)} %`,
+                r.ratio === undefined ? '' : `${r.ratio.toFixed(3)}x`,
+                r.extra === undefined ? '' : `${r.extra >= 0 ? '+' : ''}${int(r.extra)}`,
+              ],
+        ),
+      };
+    }
     throw new Error(`unknown section kind ${section.kind}`);
   });
 }

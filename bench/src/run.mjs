@@ -7,6 +7,7 @@ import { mint, startKit } from './kit.mjs';
 import { renderMarkdown, renderText } from './report.mjs';
 import { runCold } from './scenarios/cold.mjs';
 import { HTTP_GROUPS, runHttpGroup } from './scenarios/http.mjs';
+import { runInstructions } from './scenarios/instructions.mjs';
 import { runMemory } from './scenarios/memory.mjs';
 import { runTokenReview } from './scenarios/tokenreview.mjs';
 import { parseArgs, SCENARIOS } from './settings.mjs';
@@ -93,6 +94,10 @@ try {
   if (settings.only.includes('memory')) {
     log('Memory');
     sections.push(await runMemory({ settings, api, info, log }));
+  }
+  if (settings.only.includes('instructions')) {
+    log('Instructions per request (callgrind)');
+    sections.push(await runInstructions({ settings, api, info, token, log }));
   }
 } catch (err) {
   if (!(err instanceof AbortRun)) throw err;

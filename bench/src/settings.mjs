@@ -11,6 +11,8 @@ const FULL = {
   // 128 at a time: above the verifier's in-flight cap (32), within its queue (256).
   tokenreview: { burst: 1000, distinct: 2000, concurrency: 128, garbage: 100_000 },
   memory: { randomRequests: 1_000_000, validTokens: 100_000, checkpoints: 4 },
+  // Calls per callgrind segment (about 50x slower than native under valgrind).
+  instructions: { hot: { warm: 20_000, calls: 5000 }, coldWarm: 200, coldCalls: 200 },
 };
 
 const QUICK = {
@@ -23,9 +25,10 @@ const QUICK = {
   cold: { tokens: { RS256: 1500, ES256: 1500 }, warmupTokens: 300, rounds: 3 },
   tokenreview: { burst: 1000, distinct: 200, concurrency: 128, garbage: 5000 },
   memory: { randomRequests: 50_000, validTokens: 5000, checkpoints: 2 },
+  instructions: { hot: { warm: 3000, calls: 1000 }, coldWarm: 30, coldCalls: 30 },
 };
 
-export const SCENARIOS = ['express', 'fastify', 'koa', 'cold', 'tokenreview', 'memory'];
+export const SCENARIOS = ['express', 'fastify', 'koa', 'cold', 'tokenreview', 'memory', 'instructions'];
 
 const HELP = `usage: pnpm bench [--quick] [--only=a,b] [--cpu-prof[=<row id>|all]] [--out=<file>] [--update-readme] [--strict]
   --quick          every scenario briefly (smoke test, well under a minute)
