@@ -82,3 +82,34 @@ export function garbageFactory({ issuer, audience, kid, alg = 'RS256' }, kinds) 
   let i = 0;
   return () => list[i++ % list.length]();
 }
+
+/**
+ * Well-formed forgeries of `token` for an attack: its header (alg, kid), its issuer, audience and
+ * times, a new `jti` each (so no two are alike and no cache can answer them) and a random signature
+ * of the right length. `account`: 'same' keeps the token's service account (an attacker who knows
+ * the allowed one), 'other' names a random one in a random namespace.
+ */
+export function forgedFactory(token, account) {
+  const [h, p, s] = token.split('.');
+  const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+  const sigLength = Buffer.from(s, 'base64url').length;
+  // A pool of random signatures: the payload already makes each token distinct.
+  const signatures = Array.from({ length: 256 }, () => b64u(randomBytes(sigLength)));
+  let n = 0;
+  return () => {
+    n++;
+    const id = randomBytes(6).toString('hex');
+    const forged = { ...claims, jti: `${id}-${n}` };
+    if (account === 'other') {
+      const namespace = `ns-${id.slice(0, 4)}`;
+      const name = `sa-${id.slice(4)}`;
+      forged.sub = `system:serviceaccount:${namespace}:${name}`;
+      forged['kubernetes.io'] = {
+        ...claims['kubernetes.io'],
+        namespace,
+        serviceaccount: { name, uid: claims['kubernetes.io']?.serviceaccount?.uid },
+      };
+    }
+    return `${h}.${b64u(JSON.stringify(forged))}.${signatures[n & 255]}`;
+  };
+}

@@ -55,3 +55,40 @@ export function probe(port, token) {
     req.on('error', reject);
   });
 }
+
+/**
+ * A flood: autocannon against 127.0.0.1:port with a new token per request (`makeToken()`), at
+ * `overallRate` requests/s when given (else as fast as the server answers). Resolves with the counts;
+ * `accepted` counts 2xx answers (a forged token answered 2xx is a security failure).
+ */
+export function floodRound({ port, seconds, connections, pipelining = 1, overallRate, makeToken }) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `http://127.0.0.1:${port}/`,
+        connections,
+        pipelining,
+        duration: seconds,
+        ...(overallRate ? { overallRate } : {}),
+        requests: [
+          {
+            setupRequest: (request) => {
+              request.headers = { ...request.headers, authorization: `Bearer ${makeToken()}` };
+              return request;
+            },
+          },
+        ],
+      },
+      (err, result) => {
+        if (err) return reject(err);
+        resolve({
+          requests: result.requests.total,
+          seconds: result.duration,
+          rps: result.requests.total / result.duration,
+          accepted: result['2xx'],
+          errors: result.errors + result.timeouts,
+        });
+      },
+    );
+  });
+}

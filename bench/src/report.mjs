@@ -130,6 +130,33 @@ export function tables(sections) {
         ),
       };
     }
+    if (section.kind === 'attack') {
+      const pct = (n) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)} %` : '');
+      return {
+        title: section.title,
+        note: section.note,
+        head: [
+          'server',
+          'scenario',
+          'forged offered/s',
+          'forged answered/s',
+          'CPU µs per forged',
+          'genuine ok',
+          'genuine p50 ms',
+          'genuine p99 ms',
+        ],
+        rows: section.rows.map((r) => [
+          r.server,
+          r.label,
+          r.forgedOffered === undefined ? '' : int(r.forgedOffered),
+          r.forgedAnswered === undefined ? '' : int(r.forgedAnswered),
+          r.forgedCpuUs === undefined ? '' : us(r.forgedCpuUs),
+          r.genuine ? `${pct(r.genuineOkRate)} of ${int(r.genuine.sent)}` : '',
+          r.genuine ? ms(r.genuine.p50ms) : '',
+          r.genuine ? ms(r.genuine.p99ms) : '',
+        ]),
+      };
+    }
     if (section.kind === 'instructions') {
       return {
         title: 'Instructions per request (valgrind callgrind): deterministic, whatever the load',

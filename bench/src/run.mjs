@@ -5,6 +5,7 @@ import { cpus, release, totalmem, type } from 'node:os';
 import { AbortRun } from './abort.mjs';
 import { mint, startKit } from './kit.mjs';
 import { renderMarkdown, renderText } from './report.mjs';
+import { runAttack } from './scenarios/attack.mjs';
 import { runCold } from './scenarios/cold.mjs';
 import { HTTP_GROUPS, runHttpGroup } from './scenarios/http.mjs';
 import { runInstructions } from './scenarios/instructions.mjs';
@@ -94,6 +95,10 @@ try {
   if (settings.only.includes('memory')) {
     log('Memory');
     sections.push(await runMemory({ settings, api, info, log }));
+  }
+  if (settings.only.includes('attack')) {
+    log('Attack cost');
+    sections.push(await runAttack({ settings, info, token, log }));
   }
   if (settings.only.includes('instructions')) {
     log('Instructions per request (callgrind)');

@@ -13,6 +13,7 @@ const FULL = {
   memory: { randomRequests: 1_000_000, validTokens: 100_000, checkpoints: 4 },
   // Calls per callgrind segment (about 50x slower than native under valgrind).
   instructions: { hot: { warm: 20_000, calls: 5000 }, coldWarm: 200, coldCalls: 200 },
+  attack: { seconds: 5, connections: 64, genuineRate: 200 },
 };
 
 const QUICK = {
@@ -26,9 +27,19 @@ const QUICK = {
   tokenreview: { burst: 1000, distinct: 200, concurrency: 128, garbage: 5000 },
   memory: { randomRequests: 50_000, validTokens: 5000, checkpoints: 2 },
   instructions: { hot: { warm: 3000, calls: 1000 }, coldWarm: 30, coldCalls: 30 },
+  attack: { seconds: 1, connections: 64, genuineRate: 100 },
 };
 
-export const SCENARIOS = ['express', 'fastify', 'koa', 'cold', 'tokenreview', 'memory', 'instructions'];
+export const SCENARIOS = [
+  'express',
+  'fastify',
+  'koa',
+  'cold',
+  'tokenreview',
+  'memory',
+  'attack',
+  'instructions',
+];
 
 const HELP = `usage: pnpm bench [--quick] [--only=a,b] [--cpu-prof[=<row id>|all]] [--out=<file>] [--update-readme] [--strict]
   --quick          every scenario briefly (smoke test, well under a minute)

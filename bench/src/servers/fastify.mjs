@@ -24,10 +24,14 @@ export async function buildFastify(variant, info) {
       });
       app.get('/', async (request) => request.apiserver.username);
       break;
-    case 'ours': {
+    case 'ours':
+    case 'ours-policy': {
       const ours = await loadOurs('@apiserver-token/fastify');
       if (!ours.available) throw Object.assign(new Error(ours.reason), { code: 'NOT_AVAILABLE' });
-      await app.register(ours.fn, ourOptions(info));
+      const options = ourOptions(info);
+      // The allow-list a webhook would set: only the apiserver's own service account.
+      if (variant === 'ours-policy') options.policy = { serviceAccounts: ['kube-system:webhook-auth'] };
+      await app.register(ours.fn, options);
       app.get('/', async (request) => request.apiserver.username);
       break;
     }
