@@ -193,6 +193,54 @@ describe('policy on verified tokens', () => {
   });
 });
 
+describe('policy before the signature (jwks mode)', () => {
+  const forged = (namespace: string, serviceAccount: string) =>
+    api.mintToken({ namespace, serviceAccount, audiences: [AUDIENCE], tamper: 'signature' });
+  const reason = async (v: ApiserverTokenVerifier, bearer: string): Promise<string> =>
+    v.verify(request(bearer)).then(
+      () => 'allowed',
+      (error: Error) => error.message,
+    );
+
+  it('a forged token for an account serviceAccounts or namespaces refuses is refused without a signature check', async () => {
+    const v = verifier({ policy: { serviceAccounts: ['kube-system:webhook-auth'] } });
+    // A signature check would have answered invalid_signature: forbidden shows it never ran.
+    expect(await outcome(v, await forged('kube-system', 'intruder'))).toBe('forbidden');
+    expect(await reason(v, await forged('kube-system', 'intruder'))).toMatch(
+      /"kube-system:intruder" \(unverified\) is not in policy\.serviceAccounts: refused before its signature was checked/,
+    );
+    // The allowed account with a bad signature still meets the signature check, and fails it.
+    expect(await outcome(v, await forged('kube-system', 'webhook-auth'))).toBe('invalid_signature');
+    // Genuine tokens: the same verdicts as after a verification.
+    expect(await outcome(v, await token('kube-system', 'webhook-auth'))).toBe(
+      'allowed system:serviceaccount:kube-system:webhook-auth',
+    );
+    expect(await outcome(v, await token('kube-system', 'intruder'))).toBe('forbidden');
+
+    const byNamespace = verifier({ policy: { namespaces: ['prod-*'] } });
+    expect(await reason(byNamespace, await forged('dev', 'a'))).toMatch(
+      /is not in policy\.namespaces: refused before/,
+    );
+    expect(await outcome(byNamespace, await forged('prod-eu', 'a'))).toBe('invalid_signature');
+    expect(await outcome(byNamespace, await token('prod-eu', 'a'))).toMatch(/^allowed/);
+  });
+
+  it('only the lists the unverified claims decide: usernames, groups and allow() wait for the signature', async () => {
+    const byName = verifier({ policy: { usernames: ['system:serviceaccount:kube-system:*'] } });
+    expect(await outcome(byName, await forged('default', 'a'))).toBe('invalid_signature');
+    const byPredicate = verifier({ policy: { allow: () => false } });
+    expect(await outcome(byPredicate, await forged('default', 'a'))).toBe('invalid_signature');
+    // Claims without a service account are left to the full verification (which refuses them).
+    const v = verifier({ policy: { serviceAccounts: ['kube-system:webhook-auth'] } });
+    const noAccount = await api.mintToken({
+      audiences: [AUDIENCE],
+      claims: { 'kubernetes.io': undefined },
+      tamper: 'signature',
+    });
+    expect(await outcome(v, noAccount)).toBe('invalid_signature');
+  });
+});
+
 describe('policy configuration', () => {
   it('bad patterns, empty lists and wrong types fail at construction naming the field', () => {
     expect(configError({ policy: { serviceAccounts: ['my-ns'] } }).field).toBe('policy.serviceAccounts');

@@ -17,6 +17,7 @@ import type { PrecheckedToken } from '../jwt/precheck.js';
 import type { VerifierOptions } from '../options.js';
 import { allowListCheck, predicateCheck } from '../policy/allow-lists.js';
 import { SubjectAccessReviewer } from '../policy/subject-access-review.js';
+import { unverifiedServiceAccountCheck } from '../policy/unverified-service-account.js';
 import { precheckForReview } from '../tokenreview/precheck.js';
 import { createTokenReviewStrategy, type TokenReviewStrategy } from '../tokenreview/strategy.js';
 import { type Authorizer, freezeIdentity, Pipeline } from './pipeline.js';
@@ -103,6 +104,30 @@ function reviewPrecheck(config: ResolvedConfig): (token: string) => PrecheckedTo
   return (token) => precheckForReview(token, settings, config.now() / 1000);
 }
 
+type Precheck = (token: string) => PrecheckedToken | Promise<PrecheckedToken>;
+
+/**
+ * jwks mode: the pre-check followed by the allow-lists' verdict on the token's unverified service
+ * account, so that what the policy would refuse anyway costs no signature verification. Only in
+ * jwks mode, where the identity is read from these very claims; a TokenReview may map a token to
+ * another user.
+ */
+function withPolicyPrecheck(precheck: Precheck, config: ResolvedConfig): Precheck {
+  const check = config.mode === 'jwks' ? unverifiedServiceAccountCheck(config.policy) : undefined;
+  if (check === undefined) return precheck;
+  return (token) => {
+    const prechecked = precheck(token);
+    if (prechecked instanceof Promise) {
+      return prechecked.then((settled) => {
+        check(settled);
+        return settled;
+      });
+    }
+    check(prechecked);
+    return prechecked;
+  };
+}
+
 /**
  * Cache lifetimes: an apiserver verdict is trusted for `tokenReview.cacheTtl` so a revocation is
  * noticed that soon; in hybrid mode the one cached result (local and apiserver verdicts) lives
@@ -182,7 +207,7 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
         );
   const pipeline = new Pipeline({
     strategies,
-    precheck: jwks?.precheck ?? reviewPrecheck(config),
+    precheck: jwks === undefined ? reviewPrecheck(config) : withPolicyPrecheck(jwks.precheck, config),
     authorizers,
     cache: new ResultCache({
       max: config.cache.max,
