@@ -11,6 +11,7 @@ export default defineConfig({
       '@apiserver-token/express': pkg('express'),
       '@apiserver-token/koa': pkg('koa'),
       '@apiserver-token/fastify': pkg('fastify'),
+      '@apiserver-token/node': pkg('node'),
       '@apiserver-token/testing': pkg('testing'),
     },
   },

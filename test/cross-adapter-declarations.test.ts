@@ -1,7 +1,7 @@
 /**
- * The built declarations of the Koa and Fastify adapters, as a user's TypeScript sees them: the
- * `ctx.state.apiserver` and `request.apiserver` augmentations survive the d.ts bundling, for ESM
- * and CJS consumers. Runs on `dist/`, which the root `test` script builds before vitest starts.
+ * The built declarations of the Koa, Fastify and node adapters, as a user's TypeScript sees them:
+ * the `ctx.state.apiserver`, `request.apiserver` and `IncomingMessage.apiserver` augmentations
+ * survive the d.ts bundling, for ESM and CJS consumers. Runs on `dist/`, which the root `test` script builds before vitest starts.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,6 +48,21 @@ app.get('/', async (request) => request.apiserver?.username);
 // @ts-expect-error: hook is 'onRequest' | 'preHandler'
 app.register(fastifyApiserverToken, { hook: 'onSend' });
 export { augmented, sameExport };
+`,
+  node: `import type { ApiserverIdentity } from '@apiserver-token/core';
+import { createApiserverTokenGuard, verifyApiserverToken } from '@apiserver-token/node';
+import { createServer, type IncomingMessage } from 'node:http';
+${EXACT}
+const guard = createApiserverTokenGuard({ audience: 'https://a.example/validate' });
+createServer(async (req, res) => {
+  const identity: ApiserverIdentity | undefined = await guard(req, res);
+  return identity?.username;
+});
+const middleware = verifyApiserverToken({ errors: 'next' });
+const augmented: Exact<IncomingMessage['apiserver'], ApiserverIdentity | undefined> = true;
+// @ts-expect-error: errors is 'respond' | 'next'
+verifyApiserverToken({ errors: 'throw' });
+export { augmented, middleware };
 `,
 } as const;
 

@@ -23,6 +23,7 @@ const PACKAGES = [
   { dir: 'testing', main: 'startTestApiserver' },
   { dir: 'koa', main: 'verifyApiserverToken' },
   { dir: 'fastify', main: 'fastifyApiserverToken' },
+  { dir: 'node', main: 'createApiserverTokenGuard' },
 ].filter(({ dir }) => existsSync(join(root, 'packages', dir, 'src', 'index.ts')));
 
 const packageDir = (dir: string) => join(root, 'packages', dir);
