@@ -116,7 +116,7 @@ export function verifyApiserverToken(options: ConnectApiserverTokenOptions = {})
   const middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void => {
     let forwarded = false;
     const finish = (outcome: AuthenticationOutcome): void => {
-      if (!outcome.ok && errors === 'respond') return send(res, outcome);
+      if (!outcome.ok && errors === 'respond') return void send(res, outcome);
       forwarded = true;
       if (outcome.ok) attach(req, outcome);
       next(outcome.ok ? undefined : outcome.error);
@@ -124,7 +124,7 @@ export function verifyApiserverToken(options: ConnectApiserverTokenOptions = {})
     const outcome = authenticate(req);
     // A cached identity goes on in this very tick (a throwing `next` is then the stack's, as for
     // any synchronous middleware); Connect and Polka ignore promises, so none may reject unhandled.
-    if (!(outcome instanceof Promise)) return finish(outcome);
+    if (!(outcome instanceof Promise)) return void finish(outcome);
     outcome.then(finish).catch((error: unknown) => {
       if (!forwarded) next(error);
     });
