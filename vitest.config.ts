@@ -12,6 +12,7 @@ export default defineConfig({
       '@apiserver-token/koa': pkg('koa'),
       '@apiserver-token/fastify': pkg('fastify'),
       '@apiserver-token/node': pkg('node'),
+      '@apiserver-token/hono': pkg('hono'),
       '@apiserver-token/testing': pkg('testing'),
     },
   },

@@ -1,6 +1,6 @@
 /**
- * The built declarations of the Koa, Fastify and node adapters, as a user's TypeScript sees them:
- * the `ctx.state.apiserver`, `request.apiserver` and `IncomingMessage.apiserver` augmentations
+ * The built declarations of the Koa, Fastify, node and Hono adapters, as a user's TypeScript sees them:
+ * the `ctx.state.apiserver`, `request.apiserver` `IncomingMessage.apiserver` augmentations and Hono's `c.var.apiserver`
  * survive the d.ts bundling, for ESM and CJS consumers. Runs on `dist/`, which the root `test` script builds before vitest starts.
  */
 import { execFile } from 'node:child_process';
@@ -63,6 +63,20 @@ const augmented: Exact<IncomingMessage['apiserver'], ApiserverIdentity | undefin
 // @ts-expect-error: errors is 'respond' | 'next'
 verifyApiserverToken({ errors: 'throw' });
 export { augmented, middleware };
+`,
+  hono: `import type { ApiserverIdentity } from '@apiserver-token/core';
+import { type ApiserverEnv, verifyApiserverToken } from '@apiserver-token/hono';
+import { Hono } from 'hono';
+${EXACT}
+const guard = verifyApiserverToken({ audience: 'https://a.example/validate' });
+const app = new Hono().post('/validate', guard, (c) => {
+  const typed: Exact<typeof c.var.apiserver, ApiserverIdentity> = true;
+  return c.json({ typed });
+});
+const whole = new Hono<ApiserverEnv>().use(guard);
+// @ts-expect-error: errors is 'respond' | 'throw'
+verifyApiserverToken({ errors: 'next' });
+export { app, whole };
 `,
 } as const;
 

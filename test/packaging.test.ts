@@ -24,6 +24,7 @@ const PACKAGES = [
   { dir: 'koa', main: 'verifyApiserverToken' },
   { dir: 'fastify', main: 'fastifyApiserverToken' },
   { dir: 'node', main: 'createApiserverTokenGuard' },
+  { dir: 'hono', main: 'verifyApiserverToken' },
 ].filter(({ dir }) => existsSync(join(root, 'packages', dir, 'src', 'index.ts')));
 
 const packageDir = (dir: string) => join(root, 'packages', dir);
