@@ -5,8 +5,10 @@ import { fork } from 'node:child_process';
  * Forks `file` and returns a handle whose `call(cmd, args)` resolves with what the child's handler returns.
  * The child must call `serve()` from this module.
  */
-export function spawnWorker(file, { execArgv = [], env = {}, label = file } = {}) {
+export function spawnWorker(file, { execArgv = [], env = {}, label = file, execPath } = {}) {
   const child = fork(file, [], {
+    // `execPath` runs the child under another program (valgrind), `execArgv` then being its arguments.
+    ...(execPath ? { execPath } : {}),
     execArgv,
     env: { ...process.env, NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -44,7 +46,7 @@ export function spawnWorker(file, { execArgv = [], env = {}, label = file } = {}
       const gone = new Promise((resolve) => child.once('exit', resolve));
       // A graceful exit lets --cpu-prof write its profile.
       child.send({ id: 0, cmd: '__exit' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), execPath ? 60_000 : 5000);
       await gone;
       clearTimeout(timer);
     },

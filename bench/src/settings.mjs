@@ -12,7 +12,12 @@ const FULL = {
   tokenreview: { burst: 1000, distinct: 2000, concurrency: 128, garbage: 100_000 },
   memory: { randomRequests: 1_000_000, validTokens: 100_000, checkpoints: 4 },
   // Calls per callgrind segment (about 50x slower than native under valgrind).
-  instructions: { hot: { warm: 20_000, calls: 5000 }, coldWarm: 200, coldCalls: 200 },
+  instructions: {
+    hot: { warm: 20_000, calls: 5000 },
+    coldWarm: 200,
+    coldCalls: 200,
+    http: { warm: 1000, calls: 400 },
+  },
   attack: { seconds: 5, connections: 64, genuineRate: 200 },
 };
 
@@ -26,7 +31,12 @@ const QUICK = {
   cold: { tokens: { RS256: 1500, ES256: 1500 }, warmupTokens: 300, rounds: 3 },
   tokenreview: { burst: 1000, distinct: 200, concurrency: 128, garbage: 5000 },
   memory: { randomRequests: 50_000, validTokens: 5000, checkpoints: 2 },
-  instructions: { hot: { warm: 3000, calls: 1000 }, coldWarm: 30, coldCalls: 30 },
+  instructions: {
+    hot: { warm: 3000, calls: 1000 },
+    coldWarm: 30,
+    coldCalls: 30,
+    http: { warm: 50, calls: 20 },
+  },
   attack: { seconds: 1, connections: 64, genuineRate: 100 },
 };
 

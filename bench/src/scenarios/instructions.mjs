@@ -2,16 +2,22 @@
 // machine's load, for the in-process hot path (ours vs a no-op middleware per framework) and the
 // cold path (ours vs a bare crypto.verify loop). Skipped, with the reason, when valgrind is absent.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mintMany } from '../kit.mjs';
+import { spawnWorker } from '../rpc.mjs';
 
 const WORKER = new URL('../workers/instructions.mjs', import.meta.url).pathname;
+const SERVER = new URL('../servers/server.mjs', import.meta.url).pathname;
+/** Where the dump of each row's second segment is kept, for `callgrind_annotate`. */
+const KEEP = new URL('../../results/callgrind/', import.meta.url).pathname;
 // os.freemem() ends in uv_get_free_memory, which nothing else calls: the worker's segment marker.
 const MARKER = 'uv_get_free_memory';
 // Deterministic V8: no background compiler or GC threads, fixed seeds.
-const NODE_FLAGS = ['--single-threaded', '--hash-seed=1', '--random-seed=1'];
+// --expose-gc: a full GC before every segment, so that none inherits another's garbage.
+const NODE_FLAGS = ['--single-threaded', '--hash-seed=1', '--random-seed=1', '--expose-gc'];
 
 /** `valgrind --version`, or undefined when valgrind cannot run here. */
 export function valgrindVersion() {
@@ -20,6 +26,21 @@ export function valgrindVersion() {
   return result.stdout.trim();
 }
 
+const HTTP_ROWS = ['express', 'fastify', 'koa'].flatMap((framework) =>
+  [
+    ['none', 'bare framework', true],
+    ['noop', 'no-op middleware'],
+    ['ours', `@apiserver-token/${framework}`],
+  ].map(([variant, label, ref]) => ({
+    group: `${framework[0].toUpperCase()}${framework.slice(1)} over HTTP, server side`,
+    id: `http/${framework}/${variant}`,
+    framework,
+    variant,
+    label,
+    ref: !!ref,
+  })),
+);
+
 const ROWS = [
   { group: 'Express middleware, cache hit', id: 'hot/express/noop', label: 'no-op middleware', ref: true },
   { group: 'Express middleware, cache hit', id: 'hot/express/ours', label: '@apiserver-token/express' },
@@ -27,6 +48,12 @@ const ROWS = [
   { group: 'Fastify onRequest hook, cache hit', id: 'hot/fastify/ours', label: '@apiserver-token/fastify' },
   { group: 'Koa middleware, cache hit', id: 'hot/koa/noop', label: 'no-op middleware', ref: true },
   { group: 'Koa middleware, cache hit', id: 'hot/koa/ours', label: '@apiserver-token/koa' },
+  {
+    group: 'core verify(), cache hit',
+    id: 'hot/hash',
+    label: 'SHA-256 of secret ‖ token alone (the cache key)',
+    ref: true,
+  },
   { group: 'core verify(), cache hit', id: 'hot/core/ours', label: '@apiserver-token/core verify()' },
   { group: 'Cold RS256', id: 'cold/RS256/crypto', label: 'crypto.verify (crypto limit)', ref: true },
   { group: 'Cold RS256', id: 'cold/RS256/ours', label: '@apiserver-token/core verifyToken()' },
@@ -48,6 +75,76 @@ function run(command, args, { cwd }) {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Sequential GETs over one keep-alive connection: one request in flight, so each costs the same. */
+async function sequentialRequests(port, token, count, agent) {
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve, reject) => {
+      const req = http.get(
+        { host: '127.0.0.1', port, path: '/', agent, headers: { authorization: `Bearer ${token}` } },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode} under callgrind`)),
+          );
+        },
+      );
+      req.on('error', reject);
+    });
+  }
+}
+
+/**
+ * Each framework's servers (bare, no-op, ours) in one node under callgrind, driven over HTTP from
+ * here; the server marks a dump before and after each segment of sequential requests.
+ */
+async function runHttp({ settings, info, token, log, dir }) {
+  const sizes = settings.instructions.http;
+  const segments = [];
+  for (const framework of ['express', 'fastify', 'koa']) {
+    const out = join(dir, `http-${framework}.out`);
+    const worker = spawnWorker(SERVER, {
+      label: `callgrind/${framework}`,
+      execPath: 'valgrind',
+      execArgv: [
+        '--tool=callgrind',
+        `--dump-before=${MARKER}`,
+        `--callgrind-out-file=${out}`,
+        '--log-file=/dev/null',
+        process.execPath,
+        ...NODE_FLAGS,
+      ],
+    });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let marks = 0;
+    const mark = async () => {
+      await worker.call('mark');
+      marks += 1;
+      return marks;
+    };
+    try {
+      log(`  ${framework} under callgrind`);
+      for (const row of HTTP_ROWS.filter((r) => r.framework === framework)) {
+        const { port } = await worker.call('start', {
+          framework,
+          variant: row.variant,
+          info,
+          keepAliveTimeoutMs: 600_000,
+        });
+        await sequentialRequests(port, token, sizes.warm, agent);
+        for (let k = 0; k < 2; k++) {
+          await mark();
+          await sequentialRequests(port, token, sizes.calls, agent);
+          segments.push({ id: row.id, file: `${out}.${await mark()}`, calls: sizes.calls });
+        }
+      }
+    } finally {
+      agent.destroy();
+      await worker.stop();
+    }
+  }
+  return segments;
 }
 
 /** The `summary:` (instructions) of each dump part in `dir`, by part number. */
@@ -74,7 +171,11 @@ export async function runInstructions({ settings, api, info, token, log }) {
     return {
       ...base,
       note: 'skipped: valgrind is not installed on this machine (Debian/Ubuntu: apt-get install valgrind)',
-      rows: ROWS.map((r) => ({ ...r, available: false, reason: 'valgrind not installed' })),
+      rows: [...HTTP_ROWS, ...ROWS].map((r) => ({
+        ...r,
+        available: false,
+        reason: 'valgrind not installed',
+      })),
     };
   }
   const sizes = settings.instructions;
@@ -121,15 +222,42 @@ export async function runInstructions({ settings, api, info, token, log }) {
       return {
         ...base,
         note: `skipped: ${parsed.unavailable}`,
-        rows: ROWS.map((r) => ({ ...r, available: false, reason: parsed.unavailable })),
+        rows: [...HTTP_ROWS, ...ROWS].map((r) => ({ ...r, available: false, reason: parsed.unavailable })),
       };
     }
     const parts = readParts(dir);
-    const rows = ROWS.map((r) => {
-      const segments = parsed.segments.filter((s) => s.id === r.id);
-      const perCall = segments.map((s) => parts.get(s.part) / s.calls);
+    const segmentsOf = new Map();
+    for (const seg of parsed.segments) {
+      const list = segmentsOf.get(seg.id) ?? [];
+      list.push({ file: join(dir, `cg.out.${seg.part}`), count: parts.get(seg.part), calls: seg.calls });
+      segmentsOf.set(seg.id, list);
+    }
+    let httpFailure;
+    if (settings.instructions.http.calls > 0) {
+      let httpSegments = [];
+      try {
+        httpSegments = await runHttp({ settings, info, token, log, dir });
+      } catch (err) {
+        // The in-process counts stand on their own: report the HTTP rows as failed, with why.
+        httpFailure = err.message;
+        log(`  callgrind over HTTP failed: ${httpFailure}`);
+      }
+      for (const seg of httpSegments) {
+        const list = segmentsOf.get(seg.id) ?? [];
+        const summary = /^summary: (\d+)$/m.exec(readFileSync(seg.file, 'utf8'));
+        list.push({ file: seg.file, count: summary ? Number(summary[1]) : Number.NaN, calls: seg.calls });
+        segmentsOf.set(seg.id, list);
+      }
+    }
+    rmSync(KEEP, { recursive: true, force: true });
+    mkdirSync(KEEP, { recursive: true });
+    const rows = [...HTTP_ROWS, ...ROWS].map((r) => {
+      const segments = segmentsOf.get(r.id) ?? [];
+      const perCall = segments.map((s) => s.count / s.calls);
+      if (segments.length > 0)
+        copyFileSync(segments.at(-1).file, join(KEEP, `${r.id.replaceAll('/', '_')}.out`));
       if (segments.length === 0 || perCall.some((v) => !Number.isFinite(v)))
-        return { ...r, available: false, reason: 'no count' };
+        return { ...r, available: false, reason: (r.framework && httpFailure) || 'no count' };
       const mean = perCall.reduce((a, b) => a + b, 0) / perCall.length;
       return {
         ...r,
@@ -152,11 +280,16 @@ export async function runInstructions({ settings, api, info, token, log }) {
       ...base,
       valgrind: version,
       note:
-        `${version}, node ${NODE_FLAGS.join(' ')}; in-process, no network: each scenario ${sizes.hot.warm} (hot) or ` +
+        `${version}, node ${NODE_FLAGS.join(' ')}. Over HTTP: each framework's three servers in one node under ` +
+        `callgrind, ${sizes.http.warm} warm-up requests each, then two segments of ${sizes.http.calls} sequential ` +
+        'keep-alive requests (the server side counted: parsing, framework, middleware, response). In-process, no ' +
+        `network: each scenario ${sizes.hot.warm} (hot) or ` +
         `${sizes.coldWarm} (cold) warm-up calls, then two segments of ${sizes.hot.calls} (hot) or ${sizes.coldCalls} ` +
-        '(cold, distinct tokens) calls between callgrind dumps; instructions/call = mean of the two, ' +
+        '(cold, distinct tokens) calls between callgrind dumps (a full GC before each); instructions/call = mean of the two, ' +
         '"segments differ" = their gap; x reference = reference / ours (higher is better). Counts include ' +
-        "GC and V8's compiler; OpenSSL runs the code path it picks for valgrind's virtual CPU",
+        "GC and V8's compiler; OpenSSL runs the code path it picks for valgrind's virtual CPU (no SHA " +
+        "extensions: hashing weighs more than on most hardware). Each row's second segment is kept as " +
+        'bench/results/callgrind/<row>.out for callgrind_annotate',
       rows,
     };
   } finally {

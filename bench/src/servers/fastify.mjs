@@ -8,8 +8,8 @@ import { NOOP_IDENTITY } from './noop.mjs';
 
 export const VARIANTS = ['none', 'noop', 'ours', 'fastify-jwt-cache', 'fastify-jwt-nocache'];
 
-export async function buildFastify(variant, info) {
-  const app = Fastify({ logger: false });
+export async function buildFastify(variant, info, keepAliveTimeout) {
+  const app = Fastify({ logger: false, ...(keepAliveTimeout !== undefined && { keepAliveTimeout }) });
   switch (variant) {
     case 'none':
       app.get('/', async () => 'ok');

@@ -1,17 +1,19 @@
-// Child process: one HTTP server under test on 127.0.0.1, driven by the parent over IPC.
+// Child process: HTTP servers under test on 127.0.0.1 (one per process when timed), driven by the
+// parent over IPC.
+import { freemem } from 'node:os';
 import { serve } from '../rpc.mjs';
 import { buildExpress } from './express.mjs';
 import { buildFastify } from './fastify.mjs';
 import { buildKoa } from './koa.mjs';
 
-let close = async () => {};
+const closers = [];
 
 serve({
-  async start({ framework, variant, info }) {
+  async start({ framework, variant, info, keepAliveTimeoutMs }) {
     if (framework === 'fastify') {
-      const app = await buildFastify(variant, info);
+      const app = await buildFastify(variant, info, keepAliveTimeoutMs);
       await app.listen({ host: '127.0.0.1', port: 0 });
-      close = () => app.close();
+      closers.push(() => app.close());
       return { port: app.server.address().port };
     }
     const app = framework === 'express' ? await buildExpress(variant, info) : await buildKoa(variant, info);
@@ -19,11 +21,19 @@ serve({
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
       s.on('error', reject);
     });
-    close = () => new Promise((resolve) => server.close(resolve));
+    // Under callgrind the pauses between segments outlast Node's 5 s: keep the connection open.
+    if (keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = keepAliveTimeoutMs;
+    closers.push(() => new Promise((resolve) => server.close(resolve)));
     return { port: server.address().port };
   },
   async stop() {
-    await close();
+    await Promise.all(closers.splice(0).map((close) => close()));
+    return true;
+  },
+  /** Under callgrind (--dump-before=uv_get_free_memory): a dump of the instructions counted so far. */
+  mark() {
+    globalThis.gc?.();
+    freemem();
     return true;
   },
   /** CPU time this process has used, in microseconds (user + system). */
