@@ -57,6 +57,29 @@ function toDate(value: unknown, claim: string): Date | undefined {
   return date;
 }
 
+/** The bound object, its keys in the order a spread of `{ kind, ...ref, namespace }` gave them. */
+function bound(
+  kind: BoundObject['kind'],
+  ref: { name: string; uid?: string },
+  namespace: string | undefined,
+): BoundObject {
+  const object: BoundObject = { kind, name: ref.name };
+  if (ref.uid !== undefined) object.uid = ref.uid;
+  if (namespace !== undefined) object.namespace = namespace;
+  return object;
+}
+
+/** `extra` of a token bound to a webhook configuration, with the keys TokenReview reports. */
+function webhookExtra(
+  extra: Record<string, string[]>,
+  kind: keyof typeof WEBHOOK_CONFIGURATION_KEYS,
+  ref: { name: string; uid?: string },
+): void {
+  const [nameKey, uidKey] = WEBHOOK_CONFIGURATION_KEYS[kind];
+  extra[nameKey] = [ref.name];
+  if (ref.uid !== undefined) extra[uidKey] = [ref.uid];
+}
+
 function serviceAccountGroups(namespace: string): string[] {
   return ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'];
 }
@@ -92,32 +115,27 @@ export function identityFromClaims(
     'kubernetes.io.validatingwebhookconfiguration',
   );
   const mutating = reference(k8s.mutatingwebhookconfiguration, 'kubernetes.io.mutatingwebhookconfiguration');
+  // Object literals, not spreads: a spread of these small objects costs more than building them
+  // (this runs once per cache miss).
   if (pod !== undefined) {
-    boundObject = { kind: 'Pod', ...pod, namespace };
+    boundObject = bound('Pod', pod, namespace);
     extra[POD_NAME] = [pod.name];
     if (pod.uid !== undefined) extra[POD_UID] = [pod.uid];
   } else if (secret !== undefined) {
-    boundObject = { kind: 'Secret', ...secret, namespace };
+    boundObject = bound('Secret', secret, namespace);
   } else if (validating !== undefined) {
-    boundObject = { kind: 'ValidatingWebhookConfiguration', ...validating };
+    boundObject = bound('ValidatingWebhookConfiguration', validating, undefined);
   } else if (mutating !== undefined) {
-    boundObject = { kind: 'MutatingWebhookConfiguration', ...mutating };
+    boundObject = bound('MutatingWebhookConfiguration', mutating, undefined);
   } else if (node !== undefined) {
-    boundObject = { kind: 'Node', ...node };
+    boundObject = bound('Node', node, undefined);
   }
   if (node !== undefined) {
     extra[NODE_NAME] = [node.name];
     if (node.uid !== undefined) extra[NODE_UID] = [node.uid];
   }
-  for (const [kind, ref] of [
-    ['validatingwebhookconfiguration', validating],
-    ['mutatingwebhookconfiguration', mutating],
-  ] as const) {
-    if (ref === undefined) continue;
-    const [nameKey, uidKey] = WEBHOOK_CONFIGURATION_KEYS[kind];
-    extra[nameKey] = [ref.name];
-    if (ref.uid !== undefined) extra[uidKey] = [ref.uid];
-  }
+  if (validating !== undefined) webhookExtra(extra, 'validatingwebhookconfiguration', validating);
+  if (mutating !== undefined) webhookExtra(extra, 'mutatingwebhookconfiguration', mutating);
   const jti = optionalString(claims.jti, 'jti');
   if (jti !== undefined && jti !== '') extra[CREDENTIAL_ID] = [`JTI=${jti}`];
 
@@ -141,7 +159,10 @@ export function identityFromClaims(
     username,
     groups: serviceAccountGroups(namespace),
     extra,
-    serviceAccount: account.uid === undefined ? { namespace, name: account.name } : { namespace, ...account },
+    serviceAccount:
+      account.uid === undefined
+        ? { namespace, name: account.name }
+        : { namespace, name: account.name, uid: account.uid },
     issuer,
     audiences,
   };
