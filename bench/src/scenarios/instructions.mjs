@@ -118,8 +118,8 @@ async function runHttp({ settings, info, token, log, dir }) {
     });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     let marks = 0;
-    const mark = async () => {
-      await worker.call('mark');
+    const mark = async (gc) => {
+      await worker.call('mark', { gc });
       marks += 1;
       return marks;
     };
@@ -134,9 +134,9 @@ async function runHttp({ settings, info, token, log, dir }) {
         });
         await sequentialRequests(port, token, sizes.warm, agent);
         for (let k = 0; k < 2; k++) {
-          await mark();
+          await mark(true);
           await sequentialRequests(port, token, sizes.calls, agent);
-          segments.push({ id: row.id, file: `${out}.${await mark()}`, calls: sizes.calls });
+          segments.push({ id: row.id, file: `${out}.${await mark(false)}`, calls: sizes.calls });
         }
       }
     } finally {
