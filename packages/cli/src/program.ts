@@ -3,6 +3,7 @@ import { ApiserverTokenConfigError } from '@apiserver-token/core';
 import { Command, CommanderError } from 'commander';
 import { registerAudience } from './commands/audience.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerTokenFile } from './commands/token-file.js';
 import { registerVerify } from './commands/verify.js';
 import { CliError, ExitCode } from './lib/exit-codes.js';
 import { type Io, line } from './lib/io.js';
@@ -75,7 +76,7 @@ Run "apiserver-token <command> --help" for a command's flags, examples and exit 
         io.errorStyle = styleFor(stderr, env, false);
       }
     });
-  for (const register of [registerInspect, registerVerify, registerAudience]) {
+  for (const register of [registerInspect, registerVerify, registerAudience, registerTokenFile]) {
     register(program, io, setExit);
   }
   program.commands.forEach((command) => {
