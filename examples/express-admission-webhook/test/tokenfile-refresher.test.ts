@@ -1,132 +1,92 @@
 /**
- * deploy/60-tokenfile-refresher.yaml runs an inline script. Here it runs for real against a
- * stand-in for the Kubernetes TokenRequest endpoint (HTTPS, own CA, tokens minted by the kit),
- * and the token it writes must get through the webhook.
+ * deploy/60-tokenfile-refresher.yaml runs `apiserver-token token-file`. Here the DaemonSet's own
+ * arguments run for real against the testing kit's TokenRequest API (HTTPS, own CA, through
+ * @kubernetes/client-node), with the kit's kubeconfig standing in for the pod's in-cluster
+ * credentials, and the token it writes must get through the webhook.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { deploymentReview, sendAdmissionReview } from '../send-review.mjs';
 import { startServer } from '../webhook.mjs';
 
 const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
-const TOKEN_PATH = '/api/v1/namespaces/kube-system/serviceaccounts/apiserver-webhook-caller/token';
+const CLI = fileURLToPath(new URL('../../../packages/cli/dist/cli.js', import.meta.url));
 
-/** The `args[0]` script of the DaemonSet, de-indented, exactly as the container runs it. */
-function refresherScript(): { script: string; env: Record<string, string> } {
-  const yaml = readFileSync(new URL('../deploy/60-tokenfile-refresher.yaml', import.meta.url), 'utf8').split(
-    '\n',
-  );
-  const start = yaml.findIndex((line) => line.trim() === '- |') + 1;
-  const indent = yaml[start]!.length - yaml[start]!.trimStart().length;
-  const body: string[] = [];
-  for (const line of yaml.slice(start)) {
-    if (line.trim() !== '' && line.length - line.trimStart().length < indent) break;
-    body.push(line.slice(indent));
-  }
-  const env: Record<string, string> = {};
-  const text = yaml.join('\n');
-  for (const match of text.matchAll(/- name: (AUDIENCE|TARGET)\n\s+value: (\S+)/g))
-    env[match[1]!] = match[2]!;
-  return { script: body.join('\n'), env };
+interface Container {
+  image: string;
+  args: string[];
+}
+
+/** The refresher container of the DaemonSet, as Kubernetes would run it. */
+function refresherContainer(): Container {
+  const text = readFileSync(new URL('../deploy/60-tokenfile-refresher.yaml', import.meta.url), 'utf8');
+  const daemonSet = parseAllDocuments(text)
+    .map(
+      (document) =>
+        document.toJS() as { kind?: string; spec?: { template: { spec: { containers: Container[] } } } },
+    )
+    .find((object) => object.kind === 'DaemonSet');
+  return daemonSet!.spec!.template.spec.containers[0]!;
 }
 
 let api: TestApiserver;
 let dir: string;
-let tokenRequests: Array<{ authorization: string | undefined; body: unknown }> = [];
-let server: Server;
 let child: ChildProcess | undefined;
-const podToken = 'the-refresher-pod-own-token';
 
 beforeAll(async () => {
   api = await startTestApiserver();
+  api.createObject('ServiceAccount', 'kube-system', 'apiserver-webhook-caller');
   dir = mkdtempSync(join(tmpdir(), 'refresher-'));
-  const tls = await api.issueServerCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-  writeFileSync(join(dir, 'ca.crt'), tls.ca);
-  writeFileSync(join(dir, 'sa-token'), podToken);
-  server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', async () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
-      tokenRequests.push({ authorization: req.headers.authorization, body });
-      if (
-        req.method !== 'POST' ||
-        req.url !== TOKEN_PATH ||
-        req.headers.authorization !== `Bearer ${podToken}`
-      ) {
-        res.writeHead(403, { 'content-type': 'application/json' }).end('{"kind":"Status","code":403}');
-        return;
-      }
-      const { audiences, expirationSeconds } = body.spec;
-      const token = await api.mintToken({
-        namespace: 'kube-system',
-        serviceAccount: 'apiserver-webhook-caller',
-        audiences,
-        expiresIn: expirationSeconds,
-      });
-      const expires = new Date(Date.now() + expirationSeconds * 1000).toISOString();
-      res
-        .writeHead(201, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ kind: 'TokenRequest', status: { token, expirationTimestamp: expires } }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 });
 
 afterAll(async () => {
   if (child?.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
-  await new Promise((resolve) => server.close(resolve));
   await api.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('deploy/60-tokenfile-refresher.yaml', () => {
-  it('writes a token for the webhook audience that the webhook then accepts', async () => {
-    tokenRequests = [];
-    const { script, env } = refresherScript();
-    expect(env).toEqual({ AUDIENCE, TARGET: '/etc/kubernetes/admission/my-webhook.token' });
+  it('runs apiserver-token token-file, whose token the webhook then accepts', async () => {
+    const container = refresherContainer();
+    expect(container.image).toMatch(/apiserver-token:/);
+    expect(container.args[0]).toBe('token-file');
+    expect(container.args).toContain(`--audience=${AUDIENCE}`);
+    expect(container.args).toContain('--out=/etc/kubernetes/admission/my-webhook.token');
+
     const target = join(dir, 'my-webhook.token');
-    child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        AUDIENCE: env.AUDIENCE!,
-        TARGET: target,
-        SA_TOKEN_FILE: join(dir, 'sa-token'),
-        NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt'),
-        KUBERNETES_SERVICE_HOST: '127.0.0.1',
-        KUBERNETES_SERVICE_PORT: String((server.address() as AddressInfo).port),
-      },
+    // The node's path becomes a temporary one; the pod's credentials become the kit's kubeconfig.
+    const args = container.args
+      .map((arg) => (arg.startsWith('--out=') ? `--out=${target}` : arg))
+      .map((arg) => (arg.startsWith('--listen=') ? '--listen=127.0.0.1:0' : arg));
+    expect(existsSync(CLI), 'build packages/cli first').toBe(true);
+    child = spawn(process.execPath, [CLI, ...args, `--kubeconfig=${api.kubeconfigPath}`], {
+      env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
     child.stderr!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
-    const deadline = Date.now() + 15_000;
-    // The script logs after the rename: wait for both, the log line may arrive a little later.
-    while (!(existsSync(target) && output.includes('"event":"refreshed"')) && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(existsSync(target), output).toBe(true);
-    expect(existsSync(`${target}.tmp`)).toBe(false);
-    expect(output).toContain('"event":"refreshed"');
-
-    expect(tokenRequests).toEqual([
+    const exited = new Promise<number | null>((resolve) => child!.on('close', resolve));
+    const deadline = Date.now() + 40_000;
+    while (!output.includes('"event":"renewed"') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(output).toContain('"event":"renewed"');
+    expect(statSync(target).mode & 0o777).toBe(0o600);
+    // Only the token file is left in the directory: the temporary file was renamed over it.
+    expect(readdirSync(dir)).toEqual(['my-webhook.token']);
+    expect(api.requests('tokenrequests').map((request) => request.body)).toEqual([
       {
-        authorization: `Bearer ${podToken}`,
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          spec: { audiences: [AUDIENCE], expirationSeconds: 3600 },
-        },
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { audiences: [AUDIENCE], expirationSeconds: 3600 },
       },
     ]);
 
@@ -150,5 +110,9 @@ describe('deploy/60-tokenfile-refresher.yaml', () => {
     } finally {
       await webhook.close();
     }
-  });
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('"event":"shutdown"');
+  }, 90_000);
 });
