@@ -36,6 +36,8 @@ export function ourOptions(info, mode = 'jwks') {
   };
   if (mode === 'jwks' || mode === 'hybrid') {
     options.jwks = { discovery: info.discoveryUrl, ca: info.ca };
+    // Under callgrind a TLS handshake alone can outlast the default 5 s.
+    if (info.jwksTimeoutMs !== undefined) options.jwks.timeout = info.jwksTimeoutMs;
   }
   if (mode === 'tokenreview' || mode === 'hybrid') {
     options.kubeconfig = info.kubeconfigPath;

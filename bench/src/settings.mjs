@@ -13,10 +13,10 @@ const FULL = {
   memory: { randomRequests: 1_000_000, validTokens: 100_000, checkpoints: 4 },
   // Calls per callgrind segment (about 50x slower than native under valgrind).
   instructions: {
-    hot: { warm: 20_000, calls: 5000 },
-    coldWarm: 200,
-    coldCalls: 200,
-    http: { warm: 1000, calls: 400 },
+    hot: { warm: 10_000, calls: 3000 },
+    coldWarm: 100,
+    coldCalls: 150,
+    http: { warm: 400, calls: 200 },
   },
   attack: { seconds: 5, connections: 64, genuineRate: 200 },
 };

@@ -159,7 +159,9 @@ function readParts(dir) {
   return parts;
 }
 
-export async function runInstructions({ settings, api, info, token, log }) {
+export async function runInstructions({ settings, api, info: timedInfo, token, log }) {
+  // Everything runs about 50x slower under valgrind: give the JWKS fetches time.
+  const info = { ...timedInfo, jwksTimeoutMs: 120_000 };
   const base = {
     kind: 'instructions',
     id: 'instructions',
