@@ -9,6 +9,7 @@ const mib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(1)
 
 const ratioSpread = (s) =>
   s === undefined ? '—' : `${ratio(s.median)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+const signed = (n) => (n === undefined ? '' : `${n >= 0 ? '+' : ''}${int(n)}`);
 const usRange = (s) => `${us(s.median)} (${us(s.min)}–${us(s.max)})`;
 
 function verdictOf(row) {
@@ -161,17 +162,28 @@ export function tables(sections) {
       return {
         title: 'Instructions per request (valgrind callgrind): deterministic, whatever the load',
         note: section.note,
-        head: ['scenario', 'code', 'instructions/call', 'segments differ', 'x reference', 'over reference'],
+        head: [
+          'scenario',
+          'code',
+          'instructions/call',
+          'segments differ',
+          'x reference',
+          'over reference',
+          'x no-op',
+          'over no-op',
+        ],
         rows: section.rows.map((r) =>
           r.available === false
-            ? [r.group, r.label, 'not available', '', '', r.reason]
+            ? [r.group, r.label, 'not available', '', '', '', '', r.reason]
             : [
                 r.group,
                 r.ref ? `${r.label} (reference)` : r.label,
                 int(r.instructions),
                 `${(r.segmentSpread * 100).toFixed(2)} %`,
                 r.ratio === undefined ? '' : `${r.ratio.toFixed(3)}x`,
-                r.extra === undefined ? '' : `${r.extra >= 0 ? '+' : ''}${int(r.extra)}`,
+                signed(r.extra),
+                r.noopRatio === undefined ? '' : `${r.noopRatio.toFixed(3)}x`,
+                signed(r.overNoop),
               ],
         ),
       };

@@ -276,6 +276,12 @@ export async function runInstructions({ settings, api, info: timedInfo, token, l
       if (!row.available || row.ref || ref === undefined) continue;
       row.ratio = ref.instructions / row.instructions;
       row.extra = row.instructions - ref.instructions;
+      // Over HTTP, ours also against the no-op middleware: the targets' second reference.
+      const noop = rows.find((r) => r.group === row.group && r.variant === 'noop' && r.available);
+      if (noop !== undefined && row !== noop) {
+        row.noopRatio = noop.instructions / row.instructions;
+        row.overNoop = row.instructions - noop.instructions;
+      }
     }
     log(`  callgrind done in ${Math.round((Date.now() - started) / 1000)} s`);
     return {
