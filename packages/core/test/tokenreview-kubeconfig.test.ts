@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ApiserverTokenConfigError } from '../src/errors.js';
 import {
   assertClientNodeInstalled,
+  clientNodeIncompatibility,
   importClientNode,
   isModuleInstalled,
 } from '../src/tokenreview/client-node.js';
@@ -180,5 +181,27 @@ describe('where TokenReview credentials come from', () => {
     expect(() => assertClientNodeInstalled('mode', '@kubernetes/client-node-not-installed')).toThrow(
       ApiserverTokenConfigError,
     );
+  });
+});
+
+describe('client-node 2.x needs Node.js 22.19', () => {
+  it.each([
+    ['2.0.1', '20.20.2', true],
+    ['2.0.1', '22.18.0', true],
+    ['2.0.1', '22.19.0', false],
+    ['2.0.1', '24.1.0', false],
+    ['1.4.0', '20.19.0', false],
+    [undefined, '20.19.0', false],
+  ] as const)('client-node %s on Node.js %s: refused %s', (clientNode, nodeVersion, refused) => {
+    const message = clientNodeIncompatibility(clientNode, nodeVersion);
+    if (refused) {
+      expect(message).toBe(
+        `\`@kubernetes/client-node\` ${clientNode} is installed, and 2.x needs Node.js >= 22.19 ` +
+          `(this is Node.js ${nodeVersion}): npm install @kubernetes/client-node@^1, ` +
+          "or run on Node.js >= 22.19, or use mode 'jwks'",
+      );
+    } else {
+      expect(message).toBeUndefined();
+    }
   });
 });

@@ -22,7 +22,11 @@ const packageDir = (name: string) => realpathSync(join(coreDir, 'node_modules', 
 let dir: string;
 let server: ReviewServer;
 
-function app(name: string, withClientNode: boolean): string {
+/** client-node 2.x (through undici 8) runs on Node.js 22.19 and later. */
+const [nodeMajor = 0, nodeMinor = 0] = process.versions.node.split('.').map(Number);
+const runsClientNode2 = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 19);
+
+function app(name: string, withClientNode: false | 'client-node-1' | 'client-node-2'): string {
   const root = join(dir, name);
   const modules = join(root, 'node_modules');
   mkdirSync(join(modules, '@apiserver-token', 'core'), { recursive: true });
@@ -31,7 +35,8 @@ function app(name: string, withClientNode: boolean): string {
   symlinkSync(packageDir('lru-cache'), join(modules, 'lru-cache'));
   if (withClientNode) {
     mkdirSync(join(modules, '@kubernetes'));
-    symlinkSync(packageDir('@kubernetes/client-node'), join(modules, '@kubernetes', 'client-node'));
+    const installed = withClientNode === 'client-node-2' ? 'client-node-2' : '@kubernetes/client-node';
+    symlinkSync(packageDir(installed), join(modules, '@kubernetes', 'client-node'));
   }
   return root;
 }
@@ -112,8 +117,9 @@ describe('@kubernetes/client-node is optional and lazy', () => {
     expect(cjs).toMatchObject({ name: 'ApiserverTokenConfigError', field: 'mode' });
   });
 
-  it('with it: both the ESM and the CommonJS build load it on demand and review a token', async () => {
-    const root = app('with', true);
+  async function reviewBothBuilds(version: 'client-node-1' | 'client-node-2'): Promise<void> {
+    const root = app(`with-${version}`, version);
+    const before = server.received.length;
     const review = (load: string) => `${load}
       (async () => {
         const v = createVerifier({ audience: 'https://wh.example', mode: 'tokenreview',
@@ -128,6 +134,36 @@ describe('@kubernetes/client-node is optional and lazy', () => {
     expect(
       await node(root, 'review.cjs', review("const { createVerifier } = require('@apiserver-token/core');")),
     ).toBe('admin tokenreview');
-    expect(server.received).toHaveLength(2);
-  });
+    expect(server.received.length - before).toBe(2);
+  }
+
+  it('with client-node 1.x: both the ESM and the CommonJS build load it on demand and review a token', () =>
+    reviewBothBuilds('client-node-1'));
+
+  it.skipIf(!runsClientNode2)('with client-node 2.x (Node.js >= 22.19): both builds review a token', () =>
+    reviewBothBuilds('client-node-2'),
+  );
+
+  it.skipIf(runsClientNode2)(
+    'client-node 2.x below Node.js 22.19: construction says exactly that',
+    async () => {
+      const root = app('client-node-2-old-node', 'client-node-2');
+      const version = (requireFromCore('client-node-2/package.json') as { version: string }).version;
+      for (const [file, load] of [
+        ['old.mjs', "import { createVerifier } from '@apiserver-token/core';"],
+        ['old.cjs', "const { createVerifier } = require('@apiserver-token/core');"],
+      ] as const) {
+        const error = JSON.parse(await node(root, file, `${load} ${CONSTRUCT('tokenreview')}`));
+        expect(error).toEqual({
+          name: 'ApiserverTokenConfigError',
+          field: 'mode',
+          message:
+            'apiserver-token: invalid option `mode`: ' +
+            `\`@kubernetes/client-node\` ${version} is installed, and 2.x needs Node.js >= 22.19 ` +
+            `(this is Node.js ${process.versions.node}): npm install @kubernetes/client-node@^1, ` +
+            `or run on Node.js >= 22.19, or use mode 'jwks'`,
+        });
+      }
+    },
+  );
 });

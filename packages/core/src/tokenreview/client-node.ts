@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ApiserverTokenConfigError } from '../errors.js';
 
@@ -30,16 +31,24 @@ const MISSING =
   `\`${CLIENT_NODE}\` is not installed; modes 'tokenreview' and 'hybrid' need it: ` +
   `npm install ${CLIENT_NODE} (version 1.x or 2.x), or use mode 'jwks'`;
 
+/** client-node 2.x depends on undici 8, which needs this Node.js version or later. */
+const CLIENT_NODE_2_MIN_NODE = [22, 19] as const;
+
+function requireHere(): NodeJS.Require | undefined {
+  // `__filename` exists in the CommonJS build, `import.meta.url` in the ESM one.
+  const here = typeof __filename === 'string' ? __filename : import.meta.url;
+  return typeof here === 'string' ? createRequire(here) : undefined;
+}
+
 /**
  * Synchronously tells whether the module can be found from this package, so construction can
  * fail with a clear message. `undefined` when this cannot be determined (then the first use tells).
  */
 export function isModuleInstalled(specifier: string): boolean | undefined {
-  // `__filename` exists in the CommonJS build, `import.meta.url` in the ESM one.
-  const here = typeof __filename === 'string' ? __filename : import.meta.url;
-  if (typeof here !== 'string') return undefined;
+  const require = requireHere();
+  if (!require) return undefined;
   try {
-    createRequire(here).resolve(specifier);
+    require.resolve(specifier);
     return true;
   } catch (error) {
     // An ESM-only package without a `require` condition exists but is not require-resolvable.
@@ -47,7 +56,43 @@ export function isModuleInstalled(specifier: string): boolean | undefined {
   }
 }
 
-/** Throws an `ApiserverTokenConfigError` at construction when the peer dependency is missing. */
+/** The version of `@kubernetes/client-node` this package would load, when it can be read. */
+function installedClientNodeVersion(): string | undefined {
+  try {
+    const file = requireHere()?.resolve(`${CLIENT_NODE}/package.json`);
+    if (!file) return undefined;
+    const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
+    return typeof version === 'string' ? version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the installed `@kubernetes/client-node` cannot run on this Node.js, or `undefined` when it
+ * can (or when its version cannot be read). 2.x fails on import below Node.js 22.19 with an
+ * unrelated-looking TypeError from undici, so it is named before that happens.
+ */
+export function clientNodeIncompatibility(
+  clientNodeVersion: string | undefined = installedClientNodeVersion(),
+  nodeVersion: string = process.versions.node,
+): string | undefined {
+  const major = Number.parseInt(clientNodeVersion ?? '', 10);
+  if (!(major >= 2)) return undefined;
+  const [nodeMajor = 0, nodeMinor = 0] = nodeVersion.split('.').map(Number);
+  const [minMajor, minMinor] = CLIENT_NODE_2_MIN_NODE;
+  if (nodeMajor > minMajor || (nodeMajor === minMajor && nodeMinor >= minMinor)) return undefined;
+  return (
+    `\`${CLIENT_NODE}\` ${clientNodeVersion} is installed, and ${major}.x needs Node.js >= ` +
+    `${minMajor}.${minMinor} (this is Node.js ${nodeVersion}): npm install ${CLIENT_NODE}@^1, ` +
+    `or run on Node.js >= ${minMajor}.${minMinor}, or use mode 'jwks'`
+  );
+}
+
+/**
+ * Throws an `ApiserverTokenConfigError` at construction when the peer dependency is missing or
+ * cannot run on this Node.js.
+ */
 export function assertClientNodeInstalled(field: string, specifier: string = CLIENT_NODE): void {
   if (isModuleInstalled(specifier) === false) {
     throw new ApiserverTokenConfigError(
@@ -55,6 +100,8 @@ export function assertClientNodeInstalled(field: string, specifier: string = CLI
       specifier === CLIENT_NODE ? MISSING : `\`${specifier}\` is not installed`,
     );
   }
+  const incompatible = specifier === CLIENT_NODE ? clientNodeIncompatibility() : undefined;
+  if (incompatible) throw new ApiserverTokenConfigError(field, incompatible);
 }
 
 let loading: Promise<ClientNodeModule> | undefined;
@@ -77,9 +124,14 @@ export function importClientNode(): Promise<ClientNodeModule> {
     },
     (error: unknown) => {
       loading = undefined;
+      const reason = (error as Error)?.message ?? String(error);
+      const code = (error as { code?: unknown })?.code;
+      const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
       throw new ApiserverTokenConfigError(
         'mode',
-        `${MISSING} (${(error as Error)?.message ?? String(error)})`,
+        notFound
+          ? `${MISSING} (${reason})`
+          : (clientNodeIncompatibility() ?? `\`${CLIENT_NODE}\` is installed but failed to load: ${reason}`),
       );
     },
   );
