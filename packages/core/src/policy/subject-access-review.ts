@@ -18,7 +18,7 @@ import {
   resolveKubeConfig,
 } from '../tokenreview/kubeconfig.js';
 import { ConcurrencyLimiter, LimiterRejection } from '../tokenreview/limiter.js';
-import { SharedAgent } from '../tokenreview/shared-agent.js';
+import { type HttpsOptionsSource, SharedAgent } from '../tokenreview/shared-agent.js';
 import { timedCall } from '../tokenreview/timed-call.js';
 import { type AbortableCallOptions, abortableCallOptions } from '../tokenreview/transport.js';
 import {
@@ -175,6 +175,7 @@ export class SubjectAccessReviewer {
         if (typeof module.AuthorizationV1Api !== 'function')
           throw new Error('@kubernetes/client-node does not export AuthorizationV1Api');
         const config = resolveKubeConfig(module, kubeconfig, inCluster, env);
+        this.#agent.useKubeConfig(config as HttpsOptionsSource);
         return config.makeApiClient(module.AuthorizationV1Api as never) as AuthorizationApiLike;
       });
       // A failed load is retried by the next request rather than pinned forever.

@@ -5,6 +5,29 @@ const TLS_OPTIONS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthoriz
 
 type TlsOptions = Partial<Record<(typeof TLS_OPTIONS)[number], unknown>>;
 
+/** `KubeConfig.applyHTTPSOptions` (client-node 1.x and 2.x): the TLS options of the current cluster and user. */
+export interface HttpsOptionsSource {
+  applyHTTPSOptions?(options: Record<string, unknown>): void;
+}
+
+/** What we use of an undici dispatcher (client-node 2.x's `RequestContext.getDispatcher()`). */
+interface DispatcherLike {
+  dispatch(...args: never[]): unknown;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+function isPlainDispatcher(value: unknown): value is DispatcherLike {
+  const candidate = value as Partial<DispatcherLike> | null | undefined;
+  return (
+    typeof candidate?.dispatch === 'function' &&
+    typeof candidate.close === 'function' &&
+    typeof candidate.destroy === 'function' &&
+    // undici's plain `Agent`, not a `ProxyAgent` or a SOCKS-connecting one.
+    candidate.constructor?.name === 'Agent'
+  );
+}
+
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
@@ -24,7 +47,43 @@ function sameValue(a: unknown, b: unknown): boolean {
 export class SharedAgent {
   #agent: Agent | undefined;
   #options: TlsOptions | undefined;
+  #dispatcher: DispatcherLike | undefined;
+  #dispatcherOptions: TlsOptions | undefined;
+  #config: HttpsOptionsSource | undefined;
   #closed = false;
+
+  /** The kubeconfig whose TLS options the calls use (to tell when a client-node 2.x dispatcher may be shared). */
+  useKubeConfig(config: HttpsOptionsSource): void {
+    this.#config = config;
+  }
+
+  /**
+   * client-node 2.x makes a new undici `Agent` dispatcher (a new connection pool) per call, as 1.x
+   * made a new `https.Agent`: the first one made is kept and used for every call while the
+   * kubeconfig's TLS options stay the same (files re-read per call, as client-node does), and a
+   * call's fresh one, still without connections, is closed. Proxy dispatchers are left alone.
+   */
+  reuseDispatcher(fresh: unknown): unknown {
+    if (this.#closed || this.#config?.applyHTTPSOptions === undefined || !isPlainDispatcher(fresh))
+      return fresh;
+    const https: Record<string, unknown> = {};
+    this.#config.applyHTTPSOptions(https);
+    const wanted: TlsOptions = {};
+    for (const name of TLS_OPTIONS) if (https[name] !== undefined) wanted[name] = https[name];
+    const held = this.#dispatcher;
+    const current = this.#dispatcherOptions;
+    if (held !== undefined && current !== undefined) {
+      if (TLS_OPTIONS.every((name) => sameValue(current[name], wanted[name]))) {
+        void fresh.close().catch(() => undefined);
+        return held;
+      }
+      // Graceful: calls in flight on the old pool finish, then its connections close.
+      void held.close().catch(() => undefined);
+    }
+    this.#dispatcher = fresh;
+    this.#dispatcherOptions = wanted;
+    return fresh;
+  }
 
   /** The agent to use instead of `fresh` (the one client-node just made), or `fresh` itself. */
   reuse(fresh: unknown): unknown {
@@ -48,6 +107,8 @@ export class SharedAgent {
     this.#closed = true;
     this.#agent?.destroy();
     this.#agent = undefined;
+    void this.#dispatcher?.destroy().catch(() => undefined);
+    this.#dispatcher = undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ClientNodeModule, KubeConfigLike } from './client-node.js';
 import type { TokenReviewStatus, tokenReviewBody } from './review-result.js';
-import { SharedAgent } from './shared-agent.js';
+import { type HttpsOptionsSource, SharedAgent } from './shared-agent.js';
 
 /** Sends one TokenReview; rejects with the client's error (HTTP status, transport) untouched. */
 export interface TokenReviewTransport {
@@ -16,6 +16,8 @@ interface RequestContextLike {
   setSignal?(signal: AbortSignal): void;
   getAgent?(): unknown;
   setAgent?(agent: unknown): void;
+  getDispatcher?(): unknown;
+  setDispatcher?(dispatcher: unknown): void;
 }
 
 /**
@@ -41,8 +43,9 @@ export interface AbortableCallOptions {
 
 /**
  * Call-time options handing `signal` to the request through a middleware where the client
- * supports it (client-node 1.x's `RequestContext.setSignal`), and, with `agent`, replacing the
- * per-call agent client-node makes with a shared keep-alive one; shared by every apiserver call.
+ * supports it (`RequestContext.setSignal`), and, with `agent`, replacing the per-call agent
+ * (client-node 1.x) or undici dispatcher (2.x) client-node makes with a shared keep-alive one;
+ * shared by every apiserver call.
  */
 export function abortableCallOptions(signal: AbortSignal, agent?: SharedAgent): AbortableCallOptions {
   return {
@@ -56,6 +59,13 @@ export function abortableCallOptions(signal: AbortSignal, agent?: SharedAgent): 
             typeof context.setAgent === 'function'
           ) {
             context.setAgent(agent.reuse(context.getAgent()));
+          }
+          if (
+            agent !== undefined &&
+            typeof context.getDispatcher === 'function' &&
+            typeof context.setDispatcher === 'function'
+          ) {
+            context.setDispatcher(agent.reuseDispatcher(context.getDispatcher()));
           }
           return eitherObservable(context);
         },
@@ -82,6 +92,7 @@ interface AuthenticationApiLike {
 export function clientNodeTransport(module: ClientNodeModule, config: KubeConfigLike): TokenReviewTransport {
   const api = config.makeApiClient(module.AuthenticationV1Api as never) as AuthenticationApiLike;
   const agent = new SharedAgent();
+  agent.useKubeConfig(config as HttpsOptionsSource);
   return {
     create(body, signal) {
       return api.createTokenReview({ body }, abortableCallOptions(signal, agent));
