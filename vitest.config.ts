@@ -1,7 +1,49 @@
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+
+/**
+ * The tests that talk to an apiserver through `@kubernetes/client-node` (TokenReview, hybrid,
+ * SubjectAccessReview) run once with client-node 1.x and, where it runs (Node.js >= 22.19, which
+ * its undici 8 needs), once more with 2.x — core's dev dependency `client-node-2`.
+ */
+const CLIENT_NODE_TESTS = [
+  'packages/core/test/{hybrid-kit,policy,policy-subject-access-review,security-review}.test.ts',
+  'packages/core/test/tokenreview-*.test.ts',
+  'packages/testing/test/{client-node,token-request}.test.ts',
+];
+const [nodeMajor = 0, nodeMinor = 0] = process.versions.node.split('.').map(Number);
+const runsClientNode2 = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 19);
+const clientNode2 = realpathSync(
+  fileURLToPath(new URL('./packages/core/node_modules/client-node-2', import.meta.url)),
+);
+
+const projects: TestProjectInlineConfiguration[] = [
+  {
+    extends: true,
+    test: {
+      name: 'client-node-1',
+      include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.{ts,mjs}', 'test/**/*.test.ts'],
+      env: { CLIENT_NODE_MAJOR: '1' },
+    },
+  },
+];
+if (runsClientNode2) {
+  projects.push({
+    extends: true,
+    resolve: { alias: { '@kubernetes/client-node': clientNode2 } },
+    test: {
+      name: 'client-node-2',
+      env: { CLIENT_NODE_MAJOR: '2' },
+      include: CLIENT_NODE_TESTS,
+      // This one builds core into an application and links each client-node major itself.
+      exclude: ['packages/core/test/tokenreview-packaging.test.ts'],
+      typecheck: { enabled: false },
+    },
+  });
+}
 
 // Tests run against the TypeScript sources; test/packaging.test.ts checks the built dist.
 export default defineConfig({
@@ -17,7 +59,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.{ts,mjs}', 'test/**/*.test.ts'],
+    // Each project names its files (arrays would add up across `extends`).
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
@@ -26,5 +68,6 @@ export default defineConfig({
       include: ['packages/*/test/**/*.test-d.ts', 'test/**/*.test-d.ts'],
       tsconfig: './tsconfig.test.json',
     },
+    projects,
   },
 });
