@@ -2,12 +2,14 @@
  * `apiserver-token inspect`, spawned as a process, on the tokens recorded from real
  * kube-apiservers (v1.28.4 and v1.36.3) and on KEP-6060 tokens minted by the testing kit.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestApiserver } from '@apiserver-token/testing';
 import { describe, expect, it } from 'vitest';
-import { cleanEnv, runCli } from './helpers/run-cli.js';
+import { CLI, cleanEnv, runCli } from './helpers/run-cli.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 
@@ -198,4 +200,29 @@ describe('the command itself', () => {
       expect(result.stdout).not.toContain('\u001b[');
     }
   });
+
+  // A real terminal through script(1), where the system has it.
+  it.skipIf(!existsSync('/usr/bin/script'))(
+    'colour on a terminal, unless NO_COLOR or --no-color',
+    () => {
+      const token = readFileSync(
+        join(FIXTURES, 'kube-apiserver-v1.28.4', 'tokens', 'legacy.jwt'),
+        'utf8',
+      ).trim();
+      const onTty = (env: NodeJS.ProcessEnv, extra = '') =>
+        execFileSync(
+          '/usr/bin/script',
+          ['-qec', `${process.execPath} ${CLI} inspect ${extra} ${token}`, '/dev/null'],
+          {
+            env: { ...env, TERM: 'xterm-256color' },
+            encoding: 'utf8',
+            timeout: 20_000,
+          },
+        );
+      expect(onTty(cleanEnv())).toContain('\u001b[1m');
+      expect(onTty(cleanEnv({ NO_COLOR: '1' }))).not.toContain('\u001b[');
+      expect(onTty(cleanEnv(), '--no-color')).not.toContain('\u001b[');
+    },
+    60_000,
+  );
 });
