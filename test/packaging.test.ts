@@ -60,6 +60,40 @@ describe.each(PACKAGES)('packages/$dir (built)', ({ dir, main }) => {
     expect(imported.filter((key) => key !== 'default')).toEqual(required.filter((key) => key !== 'default'));
   });
 
+  it('packs only what a user runs: dist (no tests, no test source maps, no fixtures), README, LICENSE', async () => {
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: packageDir(dir),
+      timeout: 60_000,
+    });
+    const [packed] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>;
+    const files = (packed?.files ?? []).map((file) => file.path);
+    for (const file of [
+      'LICENSE',
+      'README.md',
+      'package.json',
+      'dist/index.js',
+      'dist/index.cjs',
+      'dist/index.d.ts',
+    ]) {
+      expect(files).toContain(file);
+    }
+    expect(
+      files.filter((file) => /(^|\/)(test|tests|fixtures|src)\/|\.test\.|\.test-d\./.test(file)),
+    ).toEqual([]);
+    expect(readFileSync(join(packageDir(dir), 'LICENSE'), 'utf8')).toBe(
+      readFileSync(join(root, 'LICENSE'), 'utf8'),
+    );
+  });
+
+  it('says where it comes from: repository (with its directory), homepage, bugs, keywords, Apache-2.0', () => {
+    const pkg = manifest(dir) as unknown as Record<string, unknown>;
+    expect(pkg['license']).toBe('Apache-2.0');
+    expect(pkg['repository']).toMatchObject({ type: 'git', directory: `packages/${dir}` });
+    expect(String(pkg['homepage'])).toMatch(/^https:\/\//);
+    expect(pkg['bugs']).toMatchObject({ url: expect.stringMatching(/^https:\/\//) });
+    expect((pkg['keywords'] as string[]).length).toBeGreaterThan(3);
+  });
+
   it('passes publint --strict', async () => {
     const pkgDir = packageDir(dir);
     const { messages, pkg } = await publint({ pkgDir, strict: true, pack: 'npm' });
@@ -69,6 +103,26 @@ describe.each(PACKAGES)('packages/$dir (built)', ({ dir, main }) => {
     expect(problems).toEqual([]);
   });
 });
+
+describe.each(PACKAGES.filter(({ dir }) => !['core', 'testing'].includes(dir)))(
+  'packages/$dir re-exports core for documented use',
+  ({ dir }) => {
+    it('createVerifier, ForbiddenIdentityError, isApiserverTokenError, the error classes (built, CJS and ESM)', async () => {
+      for (const kind of ['require', 'import'] as const) {
+        const names = await exportsOf(dir, kind);
+        for (const name of [
+          'createVerifier',
+          'ForbiddenIdentityError',
+          'isApiserverTokenError',
+          'ApiserverTokenError',
+          'ApiserverTokenConfigError',
+        ]) {
+          expect(names, `${kind} ${name}`).toContain(name);
+        }
+      }
+    });
+  },
+);
 
 describe('express type declarations (built)', () => {
   const scratch = mkdtempSync(join(packageDir('express'), '.types-check-'));

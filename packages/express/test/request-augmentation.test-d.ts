@@ -1,5 +1,13 @@
+import type * as core from '@apiserver-token/core';
 import type { ApiserverIdentity } from '@apiserver-token/core';
-import { type ApiserverTokenMiddleware, verifyApiserverToken } from '@apiserver-token/express';
+import {
+  type ApiserverTokenMiddleware,
+  createVerifier,
+  ForbiddenIdentityError,
+  isApiserverTokenError,
+  type VerifierOptions,
+  verifyApiserverToken,
+} from '@apiserver-token/express';
 import type { Request, RequestHandler } from 'express';
 import { describe, expectTypeOf, it } from 'vitest';
 
@@ -19,6 +27,13 @@ describe('types', () => {
     expectTypeOf(guard.verifier.verify).returns.resolves.toEqualTypeOf<ApiserverIdentity>();
   });
 
+  it('re-exports what its README imports from core, so core need not be a direct dependency', () => {
+    expectTypeOf(createVerifier).toEqualTypeOf<typeof core.createVerifier>();
+    expectTypeOf(ForbiddenIdentityError).toEqualTypeOf<typeof core.ForbiddenIdentityError>();
+    expectTypeOf(isApiserverTokenError).toEqualTypeOf<typeof core.isApiserverTokenError>();
+    expectTypeOf<VerifierOptions>().toEqualTypeOf<core.VerifierOptions>();
+  });
+
   it('types the options, hooks included', () => {
     verifyApiserverToken();
     verifyApiserverToken({ audience: ['a', 'b'], respond: 'admission-review', errors: 'next' });
@@ -28,7 +43,8 @@ describe('types', () => {
         expectTypeOf(req).toEqualTypeOf<Request>();
       },
       onRejected(error, req) {
-        expectTypeOf(error).toBeUnknown();
+        expectTypeOf(error).toEqualTypeOf<Error>();
+        expectTypeOf(error.message).toBeString();
         expectTypeOf(req).toEqualTypeOf<Request>();
       },
     });

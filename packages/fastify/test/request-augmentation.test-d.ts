@@ -37,7 +37,8 @@ describe('types', () => {
         expectTypeOf(request).toEqualTypeOf<FastifyRequest>();
       },
       onRejected(error, request) {
-        expectTypeOf(error).toBeUnknown();
+        expectTypeOf(error).toEqualTypeOf<Error>();
+        expectTypeOf(error.message).toBeString();
         expectTypeOf(request).toEqualTypeOf<FastifyRequest>();
       },
     });

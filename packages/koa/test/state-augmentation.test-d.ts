@@ -52,7 +52,8 @@ describe('types', () => {
         expectTypeOf(ctx).toEqualTypeOf<Koa.Context>();
       },
       onRejected(error, ctx) {
-        expectTypeOf(error).toBeUnknown();
+        expectTypeOf(error).toEqualTypeOf<Error>();
+        expectTypeOf(error.message).toBeString();
         expectTypeOf(ctx).toEqualTypeOf<Koa.Context>();
       },
     });

@@ -41,7 +41,8 @@ describe('types', () => {
         expectTypeOf(req).toEqualTypeOf<IncomingMessage>();
       },
       onRejected(error) {
-        expectTypeOf(error).toBeUnknown();
+        expectTypeOf(error).toEqualTypeOf<Error>();
+        expectTypeOf(error.message).toBeString();
       },
     });
     // @ts-expect-error: errors is 'respond' | 'next'

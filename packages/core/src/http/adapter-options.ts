@@ -37,10 +37,11 @@ export interface AdapterSettings<Request = unknown> {
   onVerified?: (identity: ApiserverIdentity, request: Request) => void | Promise<void>;
   /**
    * Called with every rejection: an `ApiserverTokenError` (its `message` holds the precise
-   * reason, never the token) or the unexpected error that caused a 503. For logs and metrics;
-   * what it throws or returns is ignored. Default: none.
+   * reason, never the token; `isApiserverTokenError(error)` narrows to it) or the unexpected
+   * error that caused a 503 (a thrown non-`Error` arrives wrapped in an `Error` whose `cause` it
+   * is). For logs and metrics; what it throws or returns is ignored. Default: none.
    */
-  onRejected?: (error: unknown, request: Request) => void;
+  onRejected?: (error: Error, request: Request) => void;
 }
 
 /**

@@ -98,7 +98,7 @@ export function createHttpAuthenticator<Request = unknown>(
   function rejected(error: unknown, request: RequestLike, original: Request): AuthenticationOutcome {
     if (onRejected !== undefined) {
       try {
-        onRejected(error, original);
+        onRejected(error instanceof Error ? error : new Error(String(error), { cause: error }), original);
       } catch {
         // An observer must not change the verdict.
       }
