@@ -22,14 +22,35 @@ const KEY_BEARING_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
  * means one is there. It skips the other characters outside the alphabet, so one of them
  * anywhere leaves fewer bytes than the length promises (`length % 4 === 1`, which no byte string
  * produces, aside); `=` ends decoding early the same way. It also accepts `+` and `/` (base64),
- * which are refused here.
+ * which are refused here, and so is a last character with unused bits set ({@link canonicalEnd}).
  */
 function decodeBase64url(part: string): Buffer | undefined {
   const length = part.length;
   if (length === 0 || length % 4 === 1 || Buffer.byteLength(part, 'utf8') !== length) return undefined;
   const bytes = Buffer.from(part, 'base64url');
   if (bytes.length !== (length * 3) >>> 2 || part.includes('+') || part.includes('/')) return undefined;
+  if (!canonicalEnd(part, length)) return undefined;
   return bytes;
+}
+
+/**
+ * The bits of the last character that encode no byte (4 of them after 2 leftover characters, 2
+ * after 3) must be zero, as RFC 4648 §3.5 has an encoder write them. The decoder drops them, so
+ * without this check one signature could be spelled 4 or 16 ways, each verifying, each a new
+ * cache entry and fingerprint (stricter than kube-apiserver, whose decoder drops them).
+ */
+function canonicalEnd(part: string, length: number): boolean {
+  const unused = length % 4 === 2 ? 0x0f : length % 4 === 3 ? 0x03 : 0;
+  if (unused === 0) return true;
+  return (base64urlValue(part.charCodeAt(length - 1)) & unused) === 0;
+}
+
+/** The 6-bit value of a base64url character (the part is already known to decode). */
+function base64urlValue(code: number): number {
+  if (code >= 65 && code <= 90) return code - 65; // A-Z
+  if (code >= 97 && code <= 122) return code - 71; // a-z
+  if (code >= 48 && code <= 57) return code + 4; // 0-9
+  return code === 45 ? 62 : 63; // '-' or '_'
 }
 
 function decodeJsonObject(part: string, what: 'header' | 'payload'): Record<string, unknown> {
