@@ -56,7 +56,7 @@ const cases = [
   {
     title: "forged: signed with the attacker's own key",
     token: () => genuine({ signWith: 'foreign' }),
-    expect: { allowed: false, code: 401, reason: 'invalid_signature' },
+    expect: { allowed: false, code: 401, reason: 'unknown_key' },
   },
   {
     title: 'forged: "alg": "none"',

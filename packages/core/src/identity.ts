@@ -75,6 +75,12 @@ export interface ApiserverIdentity {
   attestations?: Attestations;
   /** The token's `iss`; absent for identities verified by TokenReview alone when the token was opaque. */
   issuer?: string;
+  /**
+   * For a legacy secret-based token (`allowLegacyTokens`), whose `issuer` is
+   * `kubernetes/serviceaccount` in every cluster: the configured issuer whose key verified it,
+   * that is which cluster signed it. Absent for every other token.
+   */
+  signingIssuer?: string;
   /** Audiences the token is valid for that we accepted (the overlap with ours). */
   audiences: string[];
   /** Token `iat`, as a Date, when known. */

@@ -206,10 +206,15 @@ export interface VerifierOptions {
   maxTokenBytes?: number;
   /**
    * Accept legacy secret-based tokens (`iss: kubernetes/serviceaccount`, no audience, no expiry),
-   * checked against the configured issuers' keys. A migration-only escape hatch: such tokens
-   * never expire and are not bound to your audience. Env: `APISERVER_TOKEN_ALLOW_LEGACY_TOKENS`. Default: `false`.
+   * checked as kube-apiserver does (`sub`, and the service account's uid, name and namespace
+   * required and consistent) against the keys of the issuers named here; `true` means the one
+   * configured issuer and is refused with several, since a legacy token does not say which
+   * cluster signed it. The identity's `signingIssuer` names the issuer whose key verified it. A
+   * migration-only escape hatch: such tokens never expire and are not bound to your audience.
+   * In `tokenreview` mode only `true`/`false`. Env: `APISERVER_TOKEN_ALLOW_LEGACY_TOKENS`
+   * (`true`/`false` or comma-separated issuers). Default: `false`.
    */
-  allowLegacyTokens?: boolean;
+  allowLegacyTokens?: boolean | string[];
   /** Receives the precise reason of each rejection with the token's fingerprint (never the token). Default: none. */
   logger?: Logger;
   /** The clock, in milliseconds since the epoch; for deterministic tests. Default: `Date.now`. */

@@ -45,7 +45,37 @@ const header = (extra: Record<string, unknown> = {}) => ({ alg: 'RS256', kid: ke
 const good = () => signJwt(key, claims());
 const bearer = (token: string): RequestLike => ({ headers: { authorization: `Bearer ${token}` } });
 
-type Case = [name: string, request: () => RequestLike, code: string];
+type Case = [name: string, request: () => RequestLike, code: string, verifier?: 'legacy'];
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/**
+ * A token (built with the shortest `pad` that leaves part `index` with unused bits, i.e. a length
+ * of 2 or 3 mod 4) with that part re-spelled: an unused bit of its last character set, same bytes.
+ */
+function nonCanonical(build: (pad: string) => string, index: number): string {
+  for (let pad = ''; ; pad += 'x') {
+    const parts = build(pad).split('.');
+    const part = parts[index] as string;
+    if (part.length % 4 < 2) continue;
+    const last = ALPHABET.indexOf(part.at(-1) as string);
+    parts[index] = part.slice(0, -1) + ALPHABET[last | 1];
+    return parts.join('.');
+  }
+}
+
+const legacyClaims = (extra: Record<string, unknown>) => {
+  const all: Record<string, unknown> = {
+    iss: 'kubernetes/serviceaccount',
+    sub: 'system:serviceaccount:kube-system:webhook-auth',
+    'kubernetes.io/serviceaccount/namespace': 'kube-system',
+    'kubernetes.io/serviceaccount/secret.name': 'webhook-auth-token',
+    'kubernetes.io/serviceaccount/service-account.name': 'webhook-auth',
+    'kubernetes.io/serviceaccount/service-account.uid': '0d5e9a80-0000-4000-8000-00000000000a',
+    ...extra,
+  };
+  for (const [name, value] of Object.entries(all)) if (value === undefined) delete all[name];
+  return all;
+};
 
 // Everything here is caught before any key is needed: not one request may reach the issuer.
 const caughtEarly: Case[] = [
@@ -132,6 +162,21 @@ const caughtEarly: Case[] = [
   ['standard base64 characters', () => bearer(good().replace(/\./, '+/.')), 'malformed_token'],
   ['base64 padding', () => bearer(`${b64(header())}==.${b64(claims())}.c2ln`), 'malformed_token'],
   ['impossible base64url length', () => bearer(`${b64(header())}.${b64(claims())}A.c2ln`), 'malformed_token'],
+  [
+    'signature with unused bits set in its last character (non-canonical)',
+    () => bearer(nonCanonical(() => good(), 2)),
+    'malformed_token',
+  ],
+  [
+    'header with unused bits set in its last character (non-canonical)',
+    () => bearer(nonCanonical((p) => `${b64(header({ p }))}.${b64(claims())}.c2ln`, 0)),
+    'malformed_token',
+  ],
+  [
+    'payload with unused bits set in its last character (non-canonical)',
+    () => bearer(nonCanonical((p) => `${b64(header())}.${b64(claims({ p }))}.c2ln`, 1)),
+    'malformed_token',
+  ],
   ['header not JSON', () => bearer(`${b64('{alg:RS256}')}.${b64(claims())}.c2ln`), 'malformed_token'],
   ['header a JSON array', () => bearer(rawJwt(['RS256'], claims())), 'malformed_token'],
   ['header JSON null', () => bearer(rawJwt(null, claims())), 'malformed_token'],
@@ -202,7 +247,7 @@ const needKeys: Case[] = [
     () => bearer(signJwt(forger, claims(), { kid: key.kid })),
     'invalid_signature',
   ],
-  ['signed by a foreign key, foreign kid', () => bearer(signJwt(forger, claims())), 'invalid_signature'],
+  ['signed by a foreign key, foreign kid', () => bearer(signJwt(forger, claims())), 'unknown_key'],
   ['truncated signature', () => bearer(good().slice(0, -10)), 'invalid_signature'],
   [
     'claims swapped under a valid signature',
@@ -230,6 +275,35 @@ const needKeys: Case[] = [
     () => bearer(signJwt(makeKey('ES384'), claims())),
     'unknown_key',
   ],
+  [
+    "signed by one held key under another held key's kid",
+    () => bearer(signJwt(ecKey, claims(), { kid: key.kid, alg: 'ES256' })),
+    'invalid_signature',
+  ],
+  [
+    'signed by a held key under an unknown kid',
+    () => bearer(signJwt(key, claims(), { kid: 'unknown-kid' })),
+    'unknown_key',
+  ],
+  [
+    'legacy token without sub, genuinely signed (allowLegacyTokens)',
+    () => bearer(signJwt(key, legacyClaims({ sub: undefined }))),
+    'malformed_token',
+    'legacy',
+  ],
+  [
+    'legacy token without service-account.uid, genuinely signed (allowLegacyTokens)',
+    () =>
+      bearer(signJwt(key, legacyClaims({ 'kubernetes.io/serviceaccount/service-account.uid': undefined }))),
+    'malformed_token',
+    'legacy',
+  ],
+  [
+    'legacy token whose sub names another account (allowLegacyTokens)',
+    () => bearer(signJwt(key, legacyClaims({ sub: 'system:serviceaccount:kube-system:admin' }))),
+    'malformed_token',
+    'legacy',
+  ],
   ['nbf in the future', () => bearer(signJwt(key, claims({ nbf: NOW + 600 }))), 'not_yet_valid'],
   ['iat in the future', () => bearer(signJwt(key, claims({ iat: NOW + 600, nbf: NOW }))), 'issued_in_future'],
   [
@@ -255,9 +329,24 @@ const needKeys: Case[] = [
   ],
 ];
 
-async function codeOf(request: RequestLike): Promise<string> {
+let legacyVerifier: ApiserverTokenVerifier;
+beforeAll(() => {
+  legacyVerifier = createVerifier({
+    audience: AUDIENCE,
+    issuer,
+    jwks: { ca: api.ca },
+    allowLegacyTokens: true,
+    env: {},
+    now: () => NOW * 1000,
+  });
+});
+afterAll(async () => {
+  await legacyVerifier.close();
+});
+
+async function codeOf(request: RequestLike, which?: 'legacy'): Promise<string> {
   try {
-    await verifier.verify(request);
+    await (which === 'legacy' ? legacyVerifier : verifier).verify(request);
     return 'accepted';
   } catch (error) {
     expect(isApiserverTokenError(error)).toBe(true);
@@ -281,9 +370,9 @@ describe('hostile tokens and headers', () => {
   });
 
   describe('caught by the signature or claim checks', () => {
-    for (const [name, request, code] of needKeys) {
+    for (const [name, request, code, which] of needKeys) {
       it(`${name} → ${code}`, async () => {
-        expect(await codeOf(request())).toBe(code);
+        expect(await codeOf(request(), which)).toBe(code);
       });
     }
   });

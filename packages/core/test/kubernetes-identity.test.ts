@@ -103,6 +103,7 @@ describe('Kubernetes claim layouts (recorded tokens)', () => {
       groups: GROUPS,
       boundObject: { kind: 'Secret', name: 'webhook-client-legacy', namespace: 'demo' },
       issuer: 'kubernetes/serviceaccount',
+      signingIssuer: FIXTURE_ISSUER,
       audiences: [],
     });
     expect(identity.expiresAt).toBeUndefined();
@@ -112,7 +113,12 @@ describe('Kubernetes claim layouts (recorded tokens)', () => {
       iss: 'kubernetes/serviceaccount',
       sub: 'system:serviceaccount:demo:x',
     });
-    await expect(verifier.verifyToken(forged)).rejects.toMatchObject({ code: 'invalid_signature' });
+    await expect(verifier.verifyToken(forged)).rejects.toMatchObject({ code: 'unknown_key' });
+    await expect(
+      verifier.verifyToken(
+        signJwt(makeKey('RS256'), { iss: 'kubernetes/serviceaccount' }, { kid: undefined }),
+      ),
+    ).rejects.toMatchObject({ code: 'invalid_signature' });
   });
 });
 

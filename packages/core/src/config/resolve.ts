@@ -6,7 +6,7 @@ import {
 } from '../client-certificate/options.js';
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { FetchSettings } from '../jwks/fetch-json.js';
-import { type ImportedKey, importKeySet } from '../jwks/import-jwk.js';
+import { type ImportedKey, importKeySet, type SkippedKey } from '../jwks/import-jwk.js';
 import type { KeySetTiming } from '../jwks/key-set.js';
 import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../jwt/algorithms.js';
 import { LEGACY_ISSUER } from '../jwt/precheck.js';
@@ -25,7 +25,7 @@ import { detectInCluster, IN_CLUSTER_DEFAULTS } from './in-cluster.js';
 
 /** Where one key set comes from, after validation. */
 export type ResolvedKeySource =
-  | { kind: 'static'; keys: ImportedKey[]; label: string }
+  | { kind: 'static'; keys: ImportedKey[]; label: string; skipped: SkippedKey[] }
   | {
       kind: 'remote';
       discovery: URL | undefined;
@@ -51,6 +51,8 @@ export interface ResolvedConfig {
   algorithms: Set<JwsAlgorithm>;
   maxTokenBytes: number;
   allowLegacyTokens: boolean;
+  /** Issuers whose keys may verify legacy tokens; undefined: the one configured (or learned). */
+  legacyIssuers: string[] | undefined;
   logger: Logger | undefined;
   now: () => number;
   kubeconfig: KubeconfigSource;
@@ -180,9 +182,10 @@ function staticKeys(keys: unknown, field: string): ResolvedKeySource {
     return fail(field, (error as Error).message);
   }
   if (imported.keys.length === 0) {
-    return fail(field, `holds no usable verification key (${imported.skipped.join('; ') || 'empty'})`);
+    const reasons = imported.skipped.map((entry) => `${entry.code}: ${entry.message}`).join('; ');
+    return fail(field, `holds no usable verification key (${reasons || 'empty'})`);
   }
-  return { kind: 'static', keys: imported.keys, label };
+  return { kind: 'static', keys: imported.keys, label, skipped: imported.skipped };
 }
 
 /** One key source from merged jwks options; `fallbackDiscovery` is used when none is set. */
@@ -309,11 +312,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
       max: 1_048_576,
     },
   );
-  const allowLegacyTokens = boolean(
-    options.allowLegacyTokens ?? envBoolean(env, 'ALLOW_LEGACY_TOKENS'),
-    'allowLegacyTokens',
-    false,
-  );
+  const legacyOption = legacyTokensOption(options.allowLegacyTokens, env);
 
   if (options.cache !== undefined && !isRecord(options.cache)) fail('cache', 'must be an object');
   for (const name of Object.keys(options.cache ?? {})) {
@@ -382,6 +381,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
 
   const keySets = mode === 'tokenreview' ? [] : resolveKeySets(options, env);
   const inCluster = keySets.some((set) => set.issuers === undefined);
+  const { allowLegacyTokens, legacyIssuers } = resolveLegacyTokens(legacyOption, mode, keySets);
   return {
     mode,
     audiences: [...new Set(audiences)],
@@ -391,6 +391,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     algorithms,
     maxTokenBytes,
     allowLegacyTokens,
+    legacyIssuers,
     logger: safeLogger(logger),
     now: options.now ?? Date.now,
     kubeconfig,
@@ -403,6 +404,68 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     admission,
     clientCertificate,
   };
+}
+
+type LegacyOption = { value: boolean | string[]; field: string };
+
+/** `allowLegacyTokens` as given: a boolean or issuer names (env: true/false or a comma-separated list). */
+function legacyTokensOption(value: unknown, env: Readonly<Record<string, string | undefined>>): LegacyOption {
+  if (value === undefined) {
+    const field = `${ENV_PREFIX}ALLOW_LEGACY_TOKENS`;
+    const text = envString(env, 'ALLOW_LEGACY_TOKENS');
+    if (text === undefined) return { value: false, field };
+    if (/^(true|false|1|0|yes|no)$/i.test(text))
+      return { value: envBoolean(env, 'ALLOW_LEGACY_TOKENS') as boolean, field };
+    return { value: envList(env, 'ALLOW_LEGACY_TOKENS') ?? [], field };
+  }
+  if (typeof value === 'boolean') return { value, field: 'allowLegacyTokens' };
+  const list = stringList(value, 'allowLegacyTokens');
+  if (list === undefined || list.length === 0)
+    return fail('allowLegacyTokens', 'must be true, false, or a non-empty array of configured issuers');
+  return { value: list, field: 'allowLegacyTokens' };
+}
+
+/**
+ * Which configured issuers' keys may verify a legacy token. A legacy token's `iss` is
+ * `kubernetes/serviceaccount` in every cluster: with several issuers, `true` would let one
+ * cluster's account pass for another's of the same name, so the issuers must be named.
+ */
+function resolveLegacyTokens(
+  option: LegacyOption,
+  mode: VerifierMode,
+  keySets: ResolvedKeySet[],
+): { allowLegacyTokens: boolean; legacyIssuers: string[] | undefined } {
+  const { value, field } = option;
+  if (value === false) return { allowLegacyTokens: false, legacyIssuers: undefined };
+  if (mode === 'tokenreview') {
+    if (value !== true)
+      fail(
+        field,
+        'names issuers, which only the jwks and hybrid modes use: set it to true in tokenreview mode',
+      );
+    return { allowLegacyTokens: true, legacyIssuers: undefined };
+  }
+  const configured = keySets.flatMap((set) => set.issuers ?? []);
+  if (value === true) {
+    if (configured.length > 1) {
+      fail(
+        field,
+        `is true with ${configured.length} issuers: a legacy token does not say which cluster signed it, ` +
+          `so name the issuers whose keys may verify one, e.g. allowLegacyTokens: [${JSON.stringify(configured[0])}]`,
+      );
+    }
+    return { allowLegacyTokens: true, legacyIssuers: undefined };
+  }
+  const learned = keySets.some((set) => set.issuers === undefined);
+  for (const issuer of value) {
+    if (!configured.includes(issuer) && !learned) {
+      fail(
+        field,
+        `must be true or false, or name configured issuers: ${JSON.stringify(issuer)} is not one of ${JSON.stringify(configured)}`,
+      );
+    }
+  }
+  return { allowLegacyTokens: true, legacyIssuers: [...new Set(value)] };
 }
 
 function resolveKeySets(

@@ -181,25 +181,29 @@ export function identityFromClaims(
 
 const LEGACY = 'kubernetes.io/serviceaccount/';
 
-/** The identity of a legacy secret-based token (`iss: kubernetes/serviceaccount`, flat claims). */
+/**
+ * The identity of a legacy secret-based token (`iss: kubernetes/serviceaccount`, flat claims),
+ * with kube-apiserver's structural checks (`legacy.go`): `sub` and the namespace, secret name,
+ * service-account name and uid all present, and `sub` naming that same account.
+ */
 export function identityFromLegacyClaims(claims: Record<string, unknown>, issuer: string): VerifiedIdentity {
+  if (typeof claims.sub !== 'string' || claims.sub === '')
+    throw new MalformedTokenError('`sub` is missing from a legacy token');
   const namespace = requireString(claims[`${LEGACY}namespace`], `${LEGACY}namespace`);
-  const name = requireString(claims[`${LEGACY}service-account.name`], `${LEGACY}service-account.name`);
-  const uid = optionalString(claims[`${LEGACY}service-account.uid`], `${LEGACY}service-account.uid`);
   const secretName = requireString(claims[`${LEGACY}secret.name`], `${LEGACY}secret.name`);
+  const name = requireString(claims[`${LEGACY}service-account.name`], `${LEGACY}service-account.name`);
+  const uid = requireString(claims[`${LEGACY}service-account.uid`], `${LEGACY}service-account.uid`);
   const username = `system:serviceaccount:${namespace}:${name}`;
-  if (claims.sub !== undefined && claims.sub !== username) {
+  if (claims.sub !== username)
     throw new MalformedTokenError('`sub` does not match the service account claims');
-  }
-  const identity: VerifiedIdentity = {
+  return {
     username,
+    uid,
     groups: serviceAccountGroups(namespace),
     extra: {},
-    serviceAccount: uid === undefined ? { namespace, name } : { namespace, name, uid },
+    serviceAccount: { namespace, name, uid },
     boundObject: { kind: 'Secret', name: secretName, namespace },
     issuer,
     audiences: [],
   };
-  if (uid !== undefined) identity.uid = uid;
-  return identity;
 }

@@ -2,7 +2,8 @@ import { IssuerUnavailableError } from '../errors.js';
 import { describeValue } from '../jwt/decode.js';
 import type { Logger } from '../logger.js';
 import { FetchError, type FetchSettings, type JsonFetcher } from './fetch-json.js';
-import { type ImportedKey, importKeySet } from './import-jwk.js';
+import { type ImportedKey, importKeySet, type SkippedKey } from './import-jwk.js';
+import { reportSkippedKeys } from './report-skipped.js';
 
 /** Where a remote key set comes from. */
 export interface RemoteSource {
@@ -24,25 +25,22 @@ export interface KeySetTiming {
   maxMaxAge: number;
 }
 
-/** The keys to try for a token: those with its `kid` first, then (as kube-apiserver does) the others. */
-export interface Candidates {
-  /** Keys whose `kid` is the token's (every key when the token has no `kid`). */
-  matched: ImportedKey[];
-  /** Every key held. */
-  all: ImportedKey[];
-}
-
 /** The keys of one issuer (or one shared key source). */
 export interface KeySet {
   /**
-   * Keys that may have signed a token with this `kid`; an unknown `kid` may trigger a refetch.
-   * Synchronous when the keys held answer (the usual case): no promise per verification.
+   * The keys that may have signed a token with this `kid`, as kube-apiserver (1.32+) selects
+   * them: those whose `kid` matches, or every key when the token has none. An unknown `kid` may
+   * trigger a refetch; when that refetch cannot reach the issuer the answer is
+   * `IssuerUnavailableError` (the token may be signed by a key published meanwhile), never an
+   * empty list. Synchronous when the keys held answer (the usual case).
    */
-  candidates(kid: string | undefined): Candidates | Promise<Candidates>;
+  candidates(kid: string | undefined): readonly ImportedKey[] | Promise<readonly ImportedKey[]>;
   ready(): Promise<void>;
   close(): void;
   /** For logs. */
   readonly label: string;
+  /** The keys refused at the last import (weak, inconsistent or not for signatures), and why. */
+  readonly skipped: readonly SkippedKey[];
 }
 
 function indexKeys(keys: ImportedKey[]): Map<string, ImportedKey[]> {
@@ -61,16 +59,17 @@ export class StaticKeySet implements KeySet {
   readonly label: string;
   readonly #keys: ImportedKey[];
   readonly #byKid: Map<string, ImportedKey[]>;
+  readonly skipped: readonly SkippedKey[];
 
-  constructor(keys: ImportedKey[], label: string) {
+  constructor(keys: ImportedKey[], label: string, skipped: readonly SkippedKey[] = []) {
     this.#keys = keys;
+    this.skipped = skipped;
     this.#byKid = indexKeys(keys);
     this.label = label;
   }
 
-  candidates(kid: string | undefined): Candidates {
-    const matched = kid === undefined ? this.#keys : (this.#byKid.get(kid) ?? []);
-    return { matched, all: this.#keys };
+  candidates(kid: string | undefined): readonly ImportedKey[] {
+    return kid === undefined ? this.#keys : (this.#byKid.get(kid) ?? []);
   }
 
   async ready(): Promise<void> {}
@@ -115,6 +114,9 @@ export class RemoteKeySet implements KeySet {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #discovered = false;
+  #skipped: readonly SkippedKey[] = [];
+  /** The skip reasons last reported, so that each refresh does not repeat the same warning. */
+  #reportedSkips = '';
 
   constructor(
     source: RemoteSource,
@@ -136,40 +138,61 @@ export class RemoteKeySet implements KeySet {
     this.label = (source.jwksUri ?? source.discovery)?.href ?? 'jwks';
   }
 
-  candidates(kid: string | undefined): Candidates | Promise<Candidates> {
+  candidates(kid: string | undefined): readonly ImportedKey[] | Promise<readonly ImportedKey[]> {
     const held = this.#held;
     if (held !== undefined && this.#now() < held.freshUntil) {
-      if (kid === undefined) return { matched: held.keys, all: held.keys };
+      if (kid === undefined) return held.keys;
       const found = held.byKid.get(kid);
-      if (found !== undefined) return { matched: found, all: held.keys };
+      if (found !== undefined) return found;
     }
     return this.#candidatesAfterLoad(kid);
   }
 
   /** {@link candidates} when the keys held are stale, missing, or do not know the `kid`. */
-  async #candidatesAfterLoad(kid: string | undefined): Promise<Candidates> {
+  async #candidatesAfterLoad(kid: string | undefined): Promise<readonly ImportedKey[]> {
     const held = await this.#usableKeys();
-    if (kid === undefined) return { matched: held.keys, all: held.keys };
+    if (kid === undefined) return held.keys;
     const found = held.byKid.get(kid);
-    if (found !== undefined) return { matched: found, all: held.keys };
+    if (found !== undefined) return found;
     // An unknown kid may be a key the issuer just rotated in: one refetch, shared by every
     // request waiting on it, and no more than one per cooldown so forged kids cannot hammer it.
+    // While the issuer cannot be reached, the kid may belong to a key published meanwhile: the
+    // answer is 503 (kube-apiserver retries it), not a 401 it would not retry.
     let refreshed: HeldKeys;
     if (this.#refreshing !== undefined) {
-      refreshed = await this.#awaitRefresh(this.#refreshing);
-    } else if (this.#now() - this.#lastKidRefetch >= this.#timing.cooldown * 1000) {
+      refreshed = await this.#refreshForKid(this.#refreshing);
+    } else if (this.#lastError !== undefined && this.#now() < this.#retryAt) {
+      // The issuer is failing and backing off (which bounds these refetches, not the cooldown).
+      throw this.#unavailable();
+    } else if (
+      this.#lastError !== undefined ||
+      this.#now() - this.#lastKidRefetch >= this.#timing.cooldown * 1000
+    ) {
       this.#lastKidRefetch = this.#now();
       this.#logger?.debug({ jwks: this.label }, 'apiserver-token: unknown kid, refetching the key set');
-      refreshed = await this.#awaitRefresh(this.#refresh());
+      refreshed = await this.#refreshForKid(this.#refresh());
     } else {
       this.#logger?.debug({ jwks: this.label }, 'apiserver-token: unknown kid, refetch cooling down');
-      return { matched: [], all: held.keys };
+      return [];
     }
     const matched = refreshed.byKid.get(kid);
     // A refetch that found the kid was a genuine rotation: it costs no cooldown, so that a second
     // rotation soon after is picked up too. Only refetches wasted on unknown kids start one.
     if (matched !== undefined) this.#lastKidRefetch = Number.NEGATIVE_INFINITY;
-    return { matched: matched ?? [], all: refreshed.keys };
+    return matched ?? [];
+  }
+
+  /** A refetch for an unknown `kid`: its failure is the issuer's, whatever keys are still held. */
+  async #refreshForKid(refreshing: Promise<HeldKeys>): Promise<HeldKeys> {
+    try {
+      return await refreshing;
+    } catch {
+      throw this.#unavailable();
+    }
+  }
+
+  get skipped(): readonly SkippedKey[] {
+    return this.#skipped;
   }
 
   async ready(): Promise<void> {
@@ -291,11 +314,11 @@ export class RemoteKeySet implements KeySet {
     } catch (error) {
       throw new FetchError(`${jwksUri.origin}${jwksUri.pathname}: ${(error as Error).message}`);
     }
-    if (imported.skipped.length > 0) {
-      this.#logger?.warn(
-        { jwks: this.label, skipped: imported.skipped },
-        'apiserver-token: some keys were skipped',
-      );
+    this.#skipped = imported.skipped;
+    const reasons = imported.skipped.map((entry) => entry.message).join('\n');
+    if (reasons !== this.#reportedSkips) {
+      this.#reportedSkips = reasons;
+      reportSkippedKeys(this.#logger, this.label, imported.skipped);
     }
     if (imported.keys.length === 0)
       throw new FetchError(`${jwksUri.origin}${jwksUri.pathname} holds no usable key`);

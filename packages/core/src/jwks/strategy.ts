@@ -1,5 +1,10 @@
 import type { StrategyContext, TokenStrategy } from '../contracts/verifier.js';
-import { InvalidSignatureError, UnknownIssuerError, UnknownKeyError } from '../errors.js';
+import {
+  type ApiserverTokenError,
+  InvalidSignatureError,
+  UnknownIssuerError,
+  UnknownKeyError,
+} from '../errors.js';
 import {
   identityFromClaims,
   identityFromLegacyClaims,
@@ -12,7 +17,7 @@ import { checkTimeClaims } from '../jwt/time-claims.js';
 import type { Logger } from '../logger.js';
 import type { JwsAlgorithm } from '../options.js';
 import type { ImportedKey } from './import-jwk.js';
-import type { Candidates, KeySet } from './key-set.js';
+import type { KeySet } from './key-set.js';
 
 /** What the jwks strategy needs; `issuers` and `keySetsByIssuer` grow when an issuer is learned. */
 export interface JwksStrategySettings {
@@ -21,8 +26,35 @@ export interface JwksStrategySettings {
   keySets: KeySet[];
   /** Key sets whose issuer is still to be learned by discovery (in-cluster). */
   learning: KeySet[];
+  /**
+   * Issuers whose keys may verify a legacy secret-based token (when allowed); undefined: every
+   * configured issuer (there is at most one).
+   */
+  legacyIssuers: readonly string[] | undefined;
   now: () => number;
   logger: Logger | undefined;
+}
+
+/**
+ * Why no key among `keys` (the candidates for the token's `kid`) verifies its signature, or
+ * undefined when one does. The token's `kid` alone selects keys, as kube-apiserver 1.32+ does:
+ * a key with another id is never tried, even when no key has this one.
+ */
+function signatureFailure(
+  t: PrecheckedToken,
+  keys: readonly ImportedKey[],
+): InvalidSignatureError | UnknownKeyError | undefined {
+  const alg = t.alg as JwsAlgorithm;
+  let fitting = 0;
+  for (const { key, alg: keyAlg } of keys) {
+    if ((keyAlg !== undefined && keyAlg !== alg) || !keyFitsAlgorithm(key, alg)) continue;
+    fitting++;
+    if (verifySignature(alg, key, t.signingInput, t.signature)) return undefined;
+  }
+  const kid = describeValue(t.kid ?? null);
+  if (keys.length === 0) return new UnknownKeyError(`no key with kid ${kid}, even after a refetch`);
+  if (fitting === 0) return new InvalidSignatureError(`no key with kid ${kid} fits ${alg}`);
+  return new InvalidSignatureError('the signature does not verify');
 }
 
 /** Verifies a token's signature against its issuer's JWKS, then its time claims, then reads the identity. */
@@ -63,60 +95,61 @@ export class JwksStrategy implements TokenStrategy {
   async verify(token: string, context?: StrategyContext): Promise<VerifiedIdentity> {
     const settings = this.#settings;
     const t = context?.prechecked ?? (await this.precheck(token));
-    const alg = t.alg as JwsAlgorithm;
-    let candidates = this.#candidates(t);
-    if (candidates instanceof Promise) candidates = await candidates;
-    const { matched, all } = candidates;
-    // The token's kid first; then, as kube-apiserver does, every other key of the issuer.
-    let tried = 0;
-    const verifies = ({ key, alg: keyAlg }: ImportedKey): boolean => {
-      if ((keyAlg !== undefined && keyAlg !== alg) || !keyFitsAlgorithm(key, alg)) return false;
-      tried++;
-      return verifySignature(alg, key, t.signingInput, t.signature);
-    };
-    const verified =
-      matched.some(verifies) ||
-      (matched.length !== all.length && all.some((key) => !matched.includes(key) && verifies(key)));
-    if (!verified) {
-      const kid = describeValue(t.kid ?? null);
-      if (tried === 0 && matched.length === 0)
-        throw new UnknownKeyError(`no key with kid ${kid} and none fits ${alg}`);
-      if (tried === 0) throw new InvalidSignatureError(`the key with kid ${kid} does not fit ${alg}`);
-      throw new InvalidSignatureError(
-        matched.length === 0
-          ? `kid ${kid} is unknown and no key verifies the signature`
-          : 'the signature does not verify',
-      );
-    }
-    checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, !t.legacy);
     if (t.legacy) {
+      const signingIssuer = await this.#verifyLegacy(t);
+      checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, false);
       settings.logger?.warn(
-        { issuer: t.issuer },
+        { issuer: signingIssuer },
         'apiserver-token: accepted a legacy secret-based token (allowLegacyTokens): migrate its caller to bound tokens',
       );
-      return identityFromLegacyClaims(t.claims, t.issuer);
+      return { ...identityFromLegacyClaims(t.claims, t.issuer), signingIssuer };
     }
+    const set = settings.keySetsByIssuer.get(t.issuer);
+    if (set === undefined) throw new UnknownIssuerError(`issuer ${describeValue(t.issuer)} has no key set`);
+    let keys = set.candidates(t.kid);
+    if (keys instanceof Promise) keys = await keys;
+    const failure = signatureFailure(t, keys);
+    if (failure !== undefined) throw failure;
+    checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, true);
     return identityFromClaims(t.claims, t.issuer, t.audiences);
   }
 
-  #candidates(t: PrecheckedToken): Candidates | Promise<Candidates> {
-    if (!t.legacy) {
-      const set = this.#settings.keySetsByIssuer.get(t.issuer);
-      if (set === undefined) throw new UnknownIssuerError(`issuer ${describeValue(t.issuer)} has no key set`);
-      return set.candidates(t.kid);
+  /**
+   * Legacy tokens name no real issuer (`kubernetes/serviceaccount` in every cluster): each key set
+   * the legacy allowance covers is tried, and the configured issuer whose key verified the token
+   * is returned, so that the identity says which cluster signed it.
+   */
+  async #verifyLegacy(t: PrecheckedToken): Promise<string> {
+    const settings = this.#settings;
+    if (settings.learning.length > 0) await this.#learn();
+    const allowed = settings.legacyIssuers;
+    const seen = new Set<KeySet>();
+    const tries: Array<{ issuer: string; keys: Promise<readonly ImportedKey[]> }> = [];
+    for (const [issuer, set] of settings.keySetsByIssuer) {
+      if ((allowed !== undefined && !allowed.includes(issuer)) || seen.has(set)) continue;
+      seen.add(set);
+      const keys = Promise.resolve().then(() => set.candidates(t.kid));
+      keys.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+      tries.push({ issuer, keys });
     }
-    return this.#legacyCandidates(t);
-  }
-
-  // Legacy tokens name no real issuer: they are signed with a key of one of the configured ones.
-  async #legacyCandidates(t: PrecheckedToken): Promise<Candidates> {
-    const found: Candidates = { matched: [], all: [] };
-    for (const set of this.#settings.keySets) {
-      const { matched, all } = await set.candidates(t.kid);
-      found.matched.push(...matched);
-      found.all.push(...all);
+    let failure: ApiserverTokenError | undefined;
+    let unavailable: unknown;
+    for (const { issuer, keys } of tries) {
+      let held: readonly ImportedKey[];
+      try {
+        held = await keys;
+      } catch (error) {
+        unavailable ??= error;
+        continue;
+      }
+      const refused = signatureFailure(t, held);
+      if (refused === undefined) return issuer;
+      // An invalid signature says more than an unknown key: keep the most telling reason.
+      if (failure === undefined || refused.code === 'invalid_signature') failure = refused;
     }
-    return found;
+    // No key verified: if an issuer could not be asked, its keys might have.
+    if (unavailable !== undefined) throw unavailable;
+    throw failure ?? new UnknownKeyError('no issuer is allowed to sign legacy tokens');
   }
 
   async ready(): Promise<void> {

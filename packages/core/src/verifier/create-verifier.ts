@@ -12,6 +12,7 @@ import {
 import type { ApiserverIdentity } from '../identity.js';
 import { JsonFetcher } from '../jwks/fetch-json.js';
 import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
+import { reportSkippedKeys } from '../jwks/report-skipped.js';
 import { JwksStrategy } from '../jwks/strategy.js';
 import type { PrecheckedToken } from '../jwt/precheck.js';
 import type { VerifierOptions } from '../options.js';
@@ -33,7 +34,8 @@ function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksS
   for (const { issuers: names, source } of config.keySets) {
     let set: KeySet;
     if (source.kind === 'static') {
-      set = new StaticKeySet(source.keys, source.label);
+      set = new StaticKeySet(source.keys, source.label, source.skipped);
+      reportSkippedKeys(config.logger, source.label, source.skipped);
     } else {
       const learn = (issuer: string): void => {
         issuers.add(issuer);
@@ -73,6 +75,7 @@ function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksS
     keySetsByIssuer,
     keySets,
     learning,
+    legacyIssuers: config.legacyIssuers,
     now: config.now,
     logger: config.logger,
   });

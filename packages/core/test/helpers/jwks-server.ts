@@ -17,7 +17,9 @@ export type Fault =
   | { kind: 'html' }
   | { kind: 'hang' }
   | { kind: 'huge'; bytes: number }
-  | { kind: 'slow'; ms: number };
+  | { kind: 'slow'; ms: number }
+  /** TLS fails: the server presents a certificate of another CA (set with {@link JwksServer.setFault}). */
+  | { kind: 'tls' };
 
 export interface JwksServer {
   url: string;
@@ -32,6 +34,8 @@ export interface JwksServer {
   cacheControl: string | undefined;
   fault: Fault;
   discoveryOverrides: Record<string, unknown>;
+  /** Sets `fault`; for `tls` (and back) also swaps the certificate and drops open connections. */
+  setFault(fault: Fault): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +60,7 @@ export async function startJwksServer(
     cacheControl: options.cacheControl ?? 'public, max-age=3600',
     fault: { kind: 'none' },
     discoveryOverrides: {},
+    setFault: () => {},
     close: async () => {},
   };
   const send = (res: ServerResponse, type: string, body: string): void => {
@@ -116,6 +121,15 @@ export async function startJwksServer(
   const { port } = server.address() as AddressInfo;
   state.url = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   state.issuer = options.issuer ?? state.url;
+  const untrusted = tls === undefined ? undefined : await testTls('untrusted');
+  state.setFault = (fault: Fault) => {
+    const swap = (fault.kind === 'tls') !== (state.fault.kind === 'tls');
+    state.fault = fault;
+    if (!swap || tls === undefined || untrusted === undefined) return;
+    const pair = fault.kind === 'tls' ? untrusted : tls;
+    (server as import('node:https').Server).setSecureContext({ cert: pair.cert, key: pair.key });
+    for (const socket of sockets) socket.destroy();
+  };
   state.close = () =>
     new Promise<void>((resolve) => {
       for (const socket of sockets) socket.destroy();
