@@ -355,7 +355,7 @@ const SCENARIOS: Scenario[] = [
     name: 'forged: signed with a key the issuer never published',
     config: 'http',
     authorization: bearer(() => mint({ signWith: 'foreign' })),
-    expected: invalid('invalid_signature'),
+    expected: invalid('unknown_key'),
   },
   {
     name: 'expired',

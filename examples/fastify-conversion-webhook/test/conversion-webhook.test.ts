@@ -161,7 +161,7 @@ describe('fastify-conversion-webhook over HTTPS', () => {
 
   it.each([
     ['a tampered signature', () => genuine({ tamper: 'signature' }), 'invalid_signature'],
-    ['a key the cluster never published', () => genuine({ signWith: 'foreign' }), 'invalid_signature'],
+    ['a key the cluster never published', () => genuine({ signWith: 'foreign' }), 'unknown_key'],
     [
       'a token for another webhook',
       () => genuine({ audiences: ['https://other.example/convert'] }),

@@ -117,8 +117,8 @@ describe('verified-result cache', () => {
     });
     verifiers.push(plain);
     await plain.ready();
-    await expect(plain.verifyToken(forged)).rejects.toMatchObject({ code: 'invalid_signature' });
-    await expect(plain.verifyToken(forged)).rejects.toMatchObject({ code: 'invalid_signature' });
+    await expect(plain.verifyToken(forged)).rejects.toMatchObject({ code: 'unknown_key' });
+    await expect(plain.verifyToken(forged)).rejects.toMatchObject({ code: 'unknown_key' });
     expect(api.counts.jwks).toBe(3); // each attempt looked for the unknown kid again
 
     const caching = createVerifier({
@@ -131,8 +131,8 @@ describe('verified-result cache', () => {
     verifiers.push(caching);
     await caching.ready();
     const before = api.counts.jwks;
-    await expect(caching.verifyToken(forged)).rejects.toMatchObject({ code: 'invalid_signature' });
-    await expect(caching.verifyToken(forged)).rejects.toMatchObject({ code: 'invalid_signature' });
+    await expect(caching.verifyToken(forged)).rejects.toMatchObject({ code: 'unknown_key' });
+    await expect(caching.verifyToken(forged)).rejects.toMatchObject({ code: 'unknown_key' });
     expect(api.counts.jwks).toBe(before + 1);
   });
 

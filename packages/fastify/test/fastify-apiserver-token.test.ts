@@ -110,7 +110,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, Fastify) => {
 
     const forged: Array<[string, () => Promise<string>, string]> = [
       ['a tampered signature', () => mint({ tamper: 'signature' }), 'invalid_signature'],
-      ['a key the issuer never published', () => mint({ signWith: 'foreign' }), 'invalid_signature'],
+      ['a key the issuer never published', () => mint({ signWith: 'foreign' }), 'unknown_key'],
       [
         'another audience',
         () => mint({ audiences: ['https://other.example/validate'] }),

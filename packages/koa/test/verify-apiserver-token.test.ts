@@ -87,7 +87,7 @@ describe.each(KOA_VERSIONS)('%s', (_name, KoaApp) => {
 
     const forged: Array<[string, () => Promise<string>, string]> = [
       ['a tampered signature', () => mint({ tamper: 'signature' }), 'invalid_signature'],
-      ['a key the issuer never published', () => mint({ signWith: 'foreign' }), 'invalid_signature'],
+      ['a key the issuer never published', () => mint({ signWith: 'foreign' }), 'unknown_key'],
       [
         'another audience',
         () => mint({ audiences: ['https://other.example/validate'] }),
