@@ -637,3 +637,59 @@ describe('a fourth adapter is a translation, not a re-implementation', () => {
     },
   );
 });
+
+describe('observe mode (enforce: false): the same table, every adapter', () => {
+  const servers = new Map<string, Served>();
+  afterAll(async () => {
+    await Promise.all([...servers.values()].map((served) => served.close()));
+  });
+  /** What the handler answers when it runs without an identity. */
+  const letThrough = {
+    status: 200,
+    'www-authenticate': null,
+    'retry-after': null,
+    'content-type': json,
+    'cache-control': null,
+    body: {},
+  };
+
+  it.each(SCENARIOS)('$name', async ({ config, authorization, body, expected }) => {
+    const headers = await authorization();
+    if (config === 'issuer-down') kit.api.setFault('*', { down: true });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const seen: Record<string, Seen> = {};
+      for (const [name, serve] of ADAPTERS) {
+        const key = `${name}/${config}`;
+        let served = servers.get(key);
+        if (served === undefined) {
+          served = await serve({ ...configs()[config], enforce: false });
+          servers.set(key, served);
+        }
+        seen[name] = await send(served.url, headers, body ?? admissionReview('uid-1'));
+      }
+      // Verified exactly as when enforcing: a genuine caller gets its identity, every other
+      // request goes on unverified, with no identity attached.
+      // (An AdmissionReview denial is an HTTP 200 too: only an attached identity means accepted.)
+      const accepted =
+        expected.status === 200 && (expected.body as { identity?: unknown }).identity !== undefined;
+      const outcome = accepted ? expected : letThrough;
+      expect(seen).toEqual(Object.fromEntries(ADAPTERS.map(([name]) => [name, outcome])));
+      for (const value of headers) {
+        const token = value.split(' ').pop() ?? '';
+        if (token.length > 20) {
+          expect(JSON.stringify(seen)).not.toContain(token);
+          for (const warning of warnings)
+            expect(`${warning.message} ${String((warning as { detail?: unknown }).detail)}`).not.toContain(
+              token,
+            );
+        }
+      }
+    } finally {
+      process.off('warning', onWarning);
+      kit.api.clearFaults();
+    }
+  });
+});

@@ -215,6 +215,15 @@ export interface VerifierOptions {
    * (`true`/`false` or comma-separated issuers). Default: `false`.
    */
   allowLegacyTokens?: boolean | string[];
+  /**
+   * `false` turns on observe mode, for rolling enforcement out: every request is still verified
+   * exactly as when enforcing (same checks, same cache, same policy), the verdict is logged and
+   * counted, the identity is attached only when verified — and the adapters let the request go
+   * on either way. Loud by design: a warning at construction and `enforcing: false` in
+   * `health()`. `verify()` itself still rejects; only the adapters (`createHttpAuthenticator`)
+   * let a rejected request through. Env: `APISERVER_TOKEN_ENFORCE`. Default: `true`.
+   */
+  enforce?: boolean;
   /** Receives the precise reason of each rejection with the token's fingerprint (never the token). Default: none. */
   logger?: Logger;
   /** The clock, in milliseconds since the epoch; for deterministic tests. Default: `Date.now`. */

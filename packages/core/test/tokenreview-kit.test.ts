@@ -27,7 +27,7 @@ afterEach(async () => {
   }
 });
 
-async function webhook(options: Partial<VerifierOptions> = {}) {
+async function webhook(options: Partial<VerifierOptions> = {}, { ready = true } = {}) {
   const verifier = createVerifier({
     audience: AUDIENCE,
     mode: 'tokenreview',
@@ -35,7 +35,7 @@ async function webhook(options: Partial<VerifierOptions> = {}) {
     env: {},
     ...options,
   });
-  await verifier.ready();
+  if (ready) await verifier.ready();
   const server = await startVerifyingServer(verifier);
   opened.push({ verifier, server });
   return { verifier, url: server.url };
@@ -173,14 +173,22 @@ describe('tokenreview mode against the testing kit', () => {
       const user = await api.addUser({ name: 'no-review', canReview: false });
       const lines: string[] = [];
       const log = (o: Record<string, unknown>, m: string) => lines.push(`${m} ${JSON.stringify(o)}`);
-      const { url } = await webhook({
-        kubeconfig: user.kubeconfigPath,
-        logger: { debug: log, info: log, warn: log, error: (_o, m) => lines.push(`ERROR ${m}`) },
-      });
+      const { url, verifier } = await webhook(
+        {
+          kubeconfig: user.kubeconfigPath,
+          logger: { debug: log, info: log, warn: log, error: (_o, m) => lines.push(`ERROR ${m}`) },
+        },
+        { ready: false },
+      );
+      // Not ready: the apiserver says these credentials may not create TokenReviews.
+      await expect(verifier.ready()).rejects.toMatchObject({ code: 'apiserver_unavailable' });
       const result = await call(url, await mint());
       expect(result.status).toBe(503);
       expect(api.calls('tokenreviews')).toBe(1);
-      expect(lines.some((line) => line.startsWith('ERROR') && line.includes('HTTP 403'))).toBe(true);
+      // Reported once (ready() found it first), loudly, at error level.
+      expect(
+        lines.filter((line) => line.startsWith('ERROR') && line.includes('may not create tokenreviews')),
+      ).toHaveLength(1);
     });
   });
 

@@ -67,10 +67,11 @@ export function verifyApiserverToken(
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     let forwarded = false;
     const finish = (outcome: AuthenticationOutcome): void => {
-      if (outcome.ok) {
+      // Observe mode (enforce: false): a refused request goes on too, without an identity.
+      if (outcome.ok || outcome.observed === true) {
         // Admission mode read the AdmissionReview itself (no body parser ran): hand it on.
         if (outcome.body !== undefined) req.body = outcome.body;
-        req.apiserver = outcome.identity;
+        req.apiserver = outcome.ok ? outcome.identity : undefined;
         forwarded = true;
         next();
       } else if (errors === 'next' || res.headersSent) {

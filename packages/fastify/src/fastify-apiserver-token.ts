@@ -1,4 +1,5 @@
 import {
+  type AdapterControls,
   type ApiserverIdentity,
   ApiserverTokenConfigError,
   type AuthenticationOutcome,
@@ -16,6 +17,13 @@ import type {
 import fp from 'fastify-plugin';
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The first registered plugin's verifier controls: `await app.apiserverToken.ready()` before
+     * reporting ready, `app.apiserverToken.verifier.health()` for `/readyz`.
+     */
+    apiserverToken: AdapterControls;
+  }
   interface FastifyRequest {
     /**
      * The verified kube-apiserver identity, set by the `fastifyApiserverToken` plugin before the
@@ -54,14 +62,23 @@ async function plugin(fastify: FastifyInstance, options: FastifyApiserverTokenOp
   }
   // Declared up front so every request object has the same shape; `undefined` keeps the type honest.
   if (!fastify.hasRequestDecorator('apiserver')) fastify.decorateRequest('apiserver', undefined);
+  if (!fastify.hasDecorator('apiserverToken')) {
+    const controls: AdapterControls = {
+      verifier: authenticator.verifier,
+      ready: authenticator.ready,
+      close: authenticator.close,
+    };
+    fastify.decorate('apiserverToken', controls);
+  }
   const finish = (
     request: FastifyRequest,
     reply: FastifyReply,
     done: HookHandlerDoneFunction,
     outcome: AuthenticationOutcome,
   ): void => {
-    if (outcome.ok) {
-      request.apiserver = outcome.identity;
+    // Observe mode (enforce: false): a refused request goes on too, without an identity.
+    if (outcome.ok || outcome.observed === true) {
+      if (outcome.ok) request.apiserver = outcome.identity;
       done();
       return;
     }

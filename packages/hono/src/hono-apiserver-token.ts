@@ -90,6 +90,11 @@ export function verifyApiserverToken(
       c.set('apiserver', outcome.identity);
       return next();
     }
+    if (outcome.observed === true) {
+      // Observe mode: on, without an identity (and with the review read from the stream, if any).
+      if (outcome.body !== undefined) c.req.bodyCache.json = Promise.resolve(outcome.body);
+      return next();
+    }
     let { status, headers, body: payload } = outcome.response;
     // Without admission mode a review is needed only to answer a rejection as a denial: read it now.
     if (authenticator.respond === 'admission-review' && !admission && body === undefined) {

@@ -70,11 +70,12 @@ export function verifyApiserverToken(options: KoaVerifyApiserverTokenOptions = {
   const authenticator = createHttpAuthenticator<Context>(rest);
 
   const finish = (ctx: Context, next: Next, outcome: AuthenticationOutcome): Promise<void> => {
-    if (outcome.ok) {
+    // Observe mode (enforce: false): a refused request goes on too, without an identity.
+    if (outcome.ok || outcome.observed === true) {
       // Admission mode read the AdmissionReview itself (no body parser ran yet): hand it on, where
       // body parsers (@koa/bodyparser, koa-body) look first and then leave the spent stream alone.
       if (outcome.body !== undefined) (ctx.request as { body?: unknown }).body = outcome.body;
-      (ctx.state as ApiserverState).apiserver = outcome.identity;
+      if (outcome.ok) (ctx.state as ApiserverState).apiserver = outcome.identity;
       return next();
     }
     if (errors === 'throw') return Promise.reject(outcome.error);

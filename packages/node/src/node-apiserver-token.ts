@@ -39,7 +39,8 @@ export interface ConnectApiserverTokenOptions extends NodeApiserverTokenOptions 
 
 /** Resolves to the identity, or to `undefined` once the rejection has been sent. */
 export interface ApiserverTokenGuard extends AdapterControls {
-  (req: IncomingMessage, res: ServerResponse): Promise<ApiserverIdentity | undefined>;
+  /** The identity; `null` when observe mode (`enforce: false`) lets a refused request go on; `undefined` once the rejection is sent. */
+  (req: IncomingMessage, res: ServerResponse): Promise<ApiserverIdentity | null | undefined>;
 }
 
 /** A Connect-style `(req, res, next)` middleware (Connect, Polka, …), with the verifier it uses. */
@@ -97,6 +98,7 @@ export function createApiserverTokenGuard(options: NodeApiserverTokenOptions = {
       attach(req, outcome);
       return outcome.identity;
     }
+    if (outcome.observed === true) return null; // observe mode: on, without an identity
     send(res, outcome);
     return undefined;
   };
@@ -116,10 +118,11 @@ export function verifyApiserverToken(options: ConnectApiserverTokenOptions = {})
   const middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void => {
     let forwarded = false;
     const finish = (outcome: AuthenticationOutcome): void => {
-      if (!outcome.ok && errors === 'respond') return void send(res, outcome);
+      const goesOn = outcome.ok || outcome.observed === true; // observe mode: on, without an identity
+      if (!goesOn && errors === 'respond') return void send(res, outcome);
       forwarded = true;
       if (outcome.ok) attach(req, outcome);
-      next(outcome.ok ? undefined : outcome.error);
+      next(goesOn ? undefined : outcome.error);
     };
     const outcome = authenticate(req);
     // A cached identity goes on in this very tick (a throwing `next` is then the stack's, as for

@@ -6,6 +6,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
   'jwks',
   'tokenreviews',
   'subjectaccessreviews',
+  'selfsubjectaccessreviews',
   'tokenrequests',
 ];
 

@@ -67,6 +67,8 @@ export type Endpoint =
   | 'jwks'
   | 'tokenreviews'
   | 'subjectaccessreviews'
+  /** `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`: what the caller itself may do. */
+  | 'selfsubjectaccessreviews'
   /** `POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token` (TokenRequest). */
   | 'tokenrequests';
 

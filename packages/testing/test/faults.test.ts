@@ -25,6 +25,7 @@ describe('counters and fault injection', () => {
       jwks: 2,
       tokenreviews: 0,
       subjectaccessreviews: 0,
+      selfsubjectaccessreviews: 0,
       tokenrequests: 0,
     });
     expect(api.requests('jwks').map((r) => [r.method, r.url, r.status, r.user])).toEqual([

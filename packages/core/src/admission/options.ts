@@ -6,6 +6,7 @@
 
 import { ApiserverTokenConfigError } from '../errors.js';
 import { ENV_PREFIX, envBoolean, envString } from '../lib/env.js';
+import { assertKnownKeys } from '../lib/known-keys.js';
 
 /** The kinds of webhook configuration a KEP-6060 token can be bound to. */
 export type WebhookConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
@@ -69,6 +70,7 @@ const fail = (field: string, problem: string): never => {
 
 function boundTo(value: unknown, field: string): ResolvedAdmission['boundTo'] {
   if (typeof value !== 'object' || value === null) return fail(field, 'must be { kind, name }');
+  assertKnownKeys(value, ['kind', 'name'], field);
   const { kind, name } = value as Record<string, unknown>;
   if (typeof kind !== 'string' || !KINDS.includes(kind))
     fail(`${field}.kind`, `must be ${KINDS.join(' or ')}, got ${JSON.stringify(kind)}`);
@@ -90,9 +92,7 @@ export function resolveAdmissionOptions(
       'must be true, false or { boundTo?, requireWebhookBinding?, respond?, maxBodyBytes? }',
     );
   const o = (enabled === true ? {} : enabled) as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!FIELDS.includes(key)) fail(`admission.${key}`, `unknown option (known: ${FIELDS.join(', ')})`);
-  }
+  assertKnownKeys(o, FIELDS, 'admission');
   let bound: ResolvedAdmission['boundTo'];
   if (o.boundTo !== undefined) bound = boundTo(o.boundTo, 'admission.boundTo');
   else {

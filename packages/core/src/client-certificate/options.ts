@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ApiserverTokenConfigError } from '../errors.js';
 import { ENV_PREFIX, envList, envString } from '../lib/env.js';
+import { assertKnownKeys } from '../lib/known-keys.js';
 import { compileAllowList, type Matcher } from '../policy/glob.js';
 
 /**
@@ -116,10 +117,7 @@ export function resolveClientCertificateOptions(
       "must be { mode: 'accept' | 'require', ca?, caFile?, allowedCommonNames?, allowedOrganizations? }",
     );
   const o = (value ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!FIELDS.includes(key))
-      fail(`clientCertificate.${key}`, `unknown option (known: ${FIELDS.join(', ')})`);
-  }
+  assertKnownKeys(o, FIELDS, 'clientCertificate');
   const mode = o.mode ?? envMode;
   if (mode !== 'accept' && mode !== 'require')
     fail(

@@ -11,6 +11,7 @@ import type { KeySetTiming } from '../jwks/key-set.js';
 import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../jwt/algorithms.js';
 import { LEGACY_ISSUER } from '../jwt/precheck.js';
 import { ENV_PREFIX, envBoolean, envList, envNumber, envString } from '../lib/env.js';
+import { assertKnownKeys } from '../lib/known-keys.js';
 import { type Logger, safeLogger } from '../logger.js';
 import type { JwksOptions, JwsAlgorithm, VerifierMode, VerifierOptions } from '../options.js';
 import { type ResolvedPolicy, resolvePolicyOptions } from '../policy/options.js';
@@ -22,6 +23,7 @@ import {
 } from '../tokenreview/kubeconfig.js';
 import { resolveTokenReviewOptions, type TokenReviewSettings } from '../tokenreview/options.js';
 import { detectInCluster, IN_CLUSTER_DEFAULTS } from './in-cluster.js';
+import { assertKnownEnv, VERIFIER_HINTS, VERIFIER_OPTIONS } from './known-options.js';
 
 /** Where one key set comes from, after validation. */
 export type ResolvedKeySource =
@@ -53,6 +55,8 @@ export interface ResolvedConfig {
   allowLegacyTokens: boolean;
   /** Issuers whose keys may verify legacy tokens; undefined: the one configured (or learned). */
   legacyIssuers: string[] | undefined;
+  /** False in observe mode (`enforce: false`): the adapters let rejected requests go on. */
+  enforce: boolean;
   logger: Logger | undefined;
   now: () => number;
   kubeconfig: KubeconfigSource;
@@ -143,7 +147,7 @@ function discoveryUrl(base: URL): URL {
   return document;
 }
 
-const JWKS_FIELDS = new Set([
+const JWKS_FIELDS: readonly string[] = [
   'discovery',
   'uri',
   'keys',
@@ -159,7 +163,7 @@ const JWKS_FIELDS = new Set([
   'maxMaxAge',
   'allowCrossOriginJwksUri',
   'allowInsecureHttp',
-]);
+];
 
 function staticKeys(keys: unknown, field: string): ResolvedKeySource {
   let document: unknown = keys;
@@ -190,10 +194,7 @@ function staticKeys(keys: unknown, field: string): ResolvedKeySource {
 
 /** One key source from merged jwks options; `fallbackDiscovery` is used when none is set. */
 function keySource(jwks: JwksOptions, field: string, fallbackDiscovery: URL | undefined): ResolvedKeySource {
-  for (const name of Object.keys(jwks)) {
-    if (!JWKS_FIELDS.has(name))
-      fail(`${field}.${name}`, `unknown option (known: ${[...JWKS_FIELDS].join(', ')})`);
-  }
+  assertKnownKeys(jwks, JWKS_FIELDS, field);
   const allowInsecureHttp = boolean(jwks.allowInsecureHttp, `${field}.allowInsecureHttp`, false);
   if (jwks.keys !== undefined) {
     if (typeof jwks.keys !== 'string' && !isRecord(jwks.keys))
@@ -252,6 +253,28 @@ function keySource(jwks: JwksOptions, field: string, fallbackDiscovery: URL | un
   };
 }
 
+/**
+ * Options that only the TokenReview modes read fail in `jwks` mode instead of being silently ignored.
+ */
+function assertModeOptions(
+  mode: VerifierMode,
+  options: VerifierOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): void {
+  if (mode === 'jwks') {
+    const fromEnv = Object.keys(env).find(
+      (name) => name.startsWith(`${ENV_PREFIX}TOKENREVIEW_`) && envString(env, name.slice(ENV_PREFIX.length)),
+    );
+    const field = options.tokenReview !== undefined ? 'tokenReview' : fromEnv;
+    if (field !== undefined) {
+      fail(
+        field,
+        "only applies to mode 'tokenreview' or 'hybrid', and mode is 'jwks': set `mode` (or APISERVER_TOKEN_MODE), or remove it",
+      );
+    }
+  }
+}
+
 function defined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as Partial<T>;
 }
@@ -259,9 +282,10 @@ function defined<T extends object>(value: T): Partial<T> {
 /** Validate the options, fill them from `APISERVER_TOKEN_*` and apply the defaults. */
 export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   if (!isRecord(options as unknown)) fail('options', 'must be an object');
-  if ('audiences' in options) fail('audiences', 'unknown option: did you mean `audience`?');
+  assertKnownKeys(options, VERIFIER_OPTIONS, '', VERIFIER_HINTS);
   const env = options.env ?? process.env;
   if (!isRecord(env as unknown)) fail('env', 'must be an object of strings');
+  assertKnownEnv(env);
 
   const audiences = stringList(options.audience, 'audience') ?? envList(env, 'AUDIENCE') ?? [];
   if (audiences.length === 0) {
@@ -279,6 +303,8 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
       `must be 'jwks', 'tokenreview' or 'hybrid', got ${JSON.stringify(mode)}`,
     );
   }
+
+  assertModeOptions(mode, options, env);
 
   const algorithmsOption = options.algorithms ?? (envList(env, 'ALGORITHMS') as JwsAlgorithm[] | undefined);
   const algorithmsField = options.algorithms === undefined ? `${ENV_PREFIX}ALGORITHMS` : 'algorithms';
@@ -314,11 +340,10 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   );
   const legacyOption = legacyTokensOption(options.allowLegacyTokens, env);
 
+  const enforce = boolean(options.enforce ?? envBoolean(env, 'ENFORCE'), 'enforce', true);
+
   if (options.cache !== undefined && !isRecord(options.cache)) fail('cache', 'must be an object');
-  for (const name of Object.keys(options.cache ?? {})) {
-    if (!['max', 'ttl', 'failureTtl'].includes(name))
-      fail(`cache.${name}`, 'unknown option (known: max, ttl, failureTtl)');
-  }
+  assertKnownKeys(options.cache ?? {}, ['max', 'ttl', 'failureTtl'], 'cache');
   const cache = {
     max: number(options.cache?.max ?? envNumber(env, 'CACHE_MAX'), 'cache.max', 10_000, {
       integer: true,
@@ -350,6 +375,8 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   if (inClusterOption !== undefined && inClusterOption !== false && !isRecord(inClusterOption as unknown)) {
     fail('inCluster', 'must be { tokenPath?, caPath?, url? } or false');
   }
+  if (isRecord(inClusterOption))
+    assertKnownKeys(inClusterOption, ['tokenPath', 'caPath', 'url'], 'inCluster');
   const inClusterLocations: InClusterLocations | false =
     inClusterOption === false
       ? false
@@ -392,6 +419,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     maxTokenBytes,
     allowLegacyTokens,
     legacyIssuers,
+    enforce,
     logger: safeLogger(logger),
     now: options.now ?? Date.now,
     kubeconfig,
@@ -547,6 +575,7 @@ function resolveKeySets(
   for (const [index, entry] of (options.issuers ?? []).entries()) {
     const field = `issuers[${index}]`;
     if (!isRecord(entry as unknown)) fail(field, 'must be { issuer, jwks }');
+    assertKnownKeys(entry, ['issuer', 'jwks'], field);
     const issuer = entry.issuer;
     if (typeof issuer !== 'string' || issuer.trim() === '')
       fail(`${field}.issuer`, 'must be a non-empty string');

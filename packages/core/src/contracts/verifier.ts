@@ -47,8 +47,15 @@ export interface ApiserverTokenVerifier {
    * AdmissionReview and how to answer failures; undefined otherwise.
    */
   readonly admission?: Readonly<{ respond: 'admission-review' | 'http'; maxBodyBytes: number }>;
+  /**
+   * False in observe mode (`enforce: false`): the adapters let requests that fail verification
+   * go on, with no identity attached.
+   */
+  readonly enforcing: boolean;
   /** Resolves once keys are loaded (jwks) / credentials are usable (tokenreview); for readiness probes. */
   ready(): Promise<void>;
+  /** A synchronous snapshot of the verifier's state, for `/readyz` handlers and dashboards. */
+  health(): VerifierHealth;
   /** Releases timers and sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -80,4 +87,35 @@ export interface StrategyContext {
   fingerprint?: string;
   /** The identity established by the previous strategy of the list (hybrid: jwks, then tokenreview). */
   previous?: Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>;
+}
+
+/** One key set in a {@link VerifierHealth} snapshot. */
+export interface KeySetHealth {
+  /** Where the keys come from: the JWKS or discovery URL, or the static source. */
+  source: string;
+  /** Keys held now (0 before the first successful fetch). */
+  keys: number;
+  /** Seconds since the keys held were fetched; undefined when none are held (or they are static). */
+  ageSeconds: number | undefined;
+  /** True while the keys held are within their `max-age`. */
+  fresh: boolean;
+  /** Why the last fetch failed, when it did and no fetch has succeeded since. Never holds a token. */
+  lastError: string | undefined;
+}
+
+/** `verifier.health()`: what a readiness handler or an operator needs to see at a glance. */
+export interface VerifierHealth {
+  mode: 'jwks' | 'tokenreview' | 'hybrid';
+  /** False in observe mode: requests that fail verification are let through. */
+  enforcing: boolean;
+  /** True when the verifier can verify a token now: keys held (jwks, hybrid) and, with TokenReview, the client loaded. */
+  ready: boolean;
+  /** One entry per key source (empty in `tokenreview` mode). */
+  keySets: KeySetHealth[];
+  /** The verified-result cache: entries held and the most it holds. */
+  cache: { size: number; max: number };
+  /** TokenReview calls (tokenreview, hybrid): in flight, queued, and the last failure. */
+  tokenReview?: { inFlight: number; queued: number; lastError: string | undefined };
+  /** Conditions an operator should know about, in plain words (observe mode, keys unavailable, ...). */
+  warnings: string[];
 }

@@ -1,7 +1,9 @@
 import { readAdmissionBody } from '../admission/read-body.js';
+import { ADAPTER_OPTIONS, VERIFIER_HINTS, VERIFIER_OPTIONS } from '../config/known-options.js';
 import type { ApiserverTokenVerifier, RequestLike } from '../contracts/verifier.js';
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
+import { assertKnownKeys } from '../lib/known-keys.js';
 import type { VerifierOptions } from '../options.js';
 import { createVerifier } from '../verifier/create-verifier.js';
 import { verifyNowOf } from '../verifier/verify-now.js';
@@ -14,6 +16,10 @@ import type {
 } from './adapter-options.js';
 import { type AdmissionDenialResponse, renderAdmissionDenial } from './render-admission-denial.js';
 import { type ErrorResponse, renderError } from './render-error.js';
+import { decideVerdict } from './verdict.js';
+
+/** Largest body read to echo an AdmissionReview's uid in a denial, as kube-apiserver's 3 MiB. */
+const DENIAL_BODY_BYTES = 3 * 1024 * 1024;
 
 /** The result of authenticating one request. */
 export type AuthenticationOutcome =
@@ -32,6 +38,13 @@ export type AuthenticationOutcome =
       error: unknown;
       /** The response to send, per {@link AdapterSettings.respond}. */
       response: ErrorResponse | AdmissionDenialResponse;
+      /**
+       * Observe mode (`enforce: false`): do not send `response` but let the request go on, with no
+       * identity attached. An adapter that ignores this field stays enforcing (fails closed).
+       */
+      observed?: boolean;
+      /** Observe mode, admission: the AdmissionReview read from the stream, to hand on as for an accepted request. */
+      body?: unknown;
     };
 
 /**
@@ -68,6 +81,11 @@ const SETTINGS = ['verifier', 'respond', 'onVerified', 'onRejected'] as const sa
   keyof AdapterSettings
 >;
 
+const ADAPTER_KNOWN: readonly string[] = [...VERIFIER_OPTIONS, ...ADAPTER_OPTIONS];
+const ADAPTER_HINTS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(VERIFIER_HINTS).filter(([name]) => !ADAPTER_OPTIONS.includes(name)),
+);
+
 /**
  * Builds the shared adapter core from an adapter's options. With `{ verifier }` it borrows that
  * verifier; otherwise it creates one from the remaining options (and the environment), so bad
@@ -79,6 +97,7 @@ export function createHttpAuthenticator<Request = unknown>(
   options: VerifyApiserverTokenOptions<Request> = {},
 ): HttpAuthenticator<Request> {
   assertAdapterOptions(options);
+  assertKnownKeys(options, ADAPTER_KNOWN, '', ADAPTER_HINTS);
   const { verifier: given, respond: respondOption, onVerified, onRejected, ...verifierOptions } = options;
   const env = verifierOptions.env ?? process.env;
   if (onVerified !== undefined && typeof onVerified !== 'function') {
@@ -94,8 +113,17 @@ export function createHttpAuthenticator<Request = unknown>(
   const respond = parseRespond(respondOption ?? env['APISERVER_TOKEN_RESPOND'] ?? admission?.respond);
 
   const verifyNow = verifyNowOf(verifier);
+  // Observe mode belongs to the verifier (so one shared verifier is in one mode everywhere).
+  const enforcing = verifier.enforcing !== false;
+  // respond: 'admission-review' without admission mode: the denial must echo the review's uid,
+  // so a body no parser read is read here, on failures only (never a silent plain 401).
+  const readsDenialBody = respond === 'admission-review' && admission === undefined;
 
-  function rejected(error: unknown, request: RequestLike, original: Request): AuthenticationOutcome {
+  function rejected(
+    error: unknown,
+    request: RequestLike,
+    original: Request,
+  ): AuthenticationOutcome | Promise<AuthenticationOutcome> {
     if (onRejected !== undefined) {
       try {
         onRejected(error instanceof Error ? error : new Error(String(error), { cause: error }), original);
@@ -103,7 +131,24 @@ export function createHttpAuthenticator<Request = unknown>(
         // An observer must not change the verdict.
       }
     }
-    const denial = respond === 'admission-review' ? renderAdmissionDenial(error, request.body) : undefined;
+    const verdict = decideVerdict({ error }, enforcing);
+    if (verdict.outcome === 'observed') {
+      const response = renderError(error);
+      return request.body === undefined
+        ? { ok: false, observed: true, error, response }
+        : { ok: false, observed: true, error, response, body: request.body };
+    }
+    if (readsDenialBody && request.body === undefined && request.stream !== undefined) {
+      return readAdmissionBody(request, DENIAL_BODY_BYTES).then(
+        ({ body }) => respondWith(error, body),
+        () => respondWith(error, undefined),
+      );
+    }
+    return respondWith(error, request.body);
+  }
+
+  function respondWith(error: unknown, body: unknown): AuthenticationOutcome {
+    const denial = respond === 'admission-review' ? renderAdmissionDenial(error, body) : undefined;
     return { ok: false, error, response: denial ?? renderError(error) };
   }
 
@@ -165,6 +210,7 @@ export function createHttpAuthenticator<Request = unknown>(
       if (onVerified !== undefined) await onVerified(identity, original);
       return parsedFromStream ? { ok: true, identity, body: request.body } : { ok: true, identity };
     } catch (error) {
+      // Observe mode hands on the body read from the stream, as for an accepted request.
       return rejected(error, request, original);
     }
   }

@@ -29,10 +29,13 @@ export class FetchError extends Error {
   readonly status: number | undefined;
   /** `Retry-After` of a 429/503 answer, in seconds. */
   readonly retryAfter: number | undefined;
-  constructor(message: string, status?: number, retryAfter?: number) {
+  /** Node's error code of a connection or TLS failure (`ECONNREFUSED`, `SELF_SIGNED_CERT_IN_CHAIN`, ...). */
+  readonly errorCode: string | undefined;
+  constructor(message: string, status?: number, retryAfter?: number, errorCode?: string) {
     super(message);
     this.status = status;
     this.retryAfter = retryAfter;
+    this.errorCode = errorCode;
   }
 }
 
@@ -182,11 +185,22 @@ export class JsonFetcher {
       this.#inflight.add(req);
       const timer = setTimeout(
         () =>
-          finish(new FetchError(`${url.origin}${url.pathname} did not answer within ${settings.timeout} ms`)),
+          finish(
+            new FetchError(
+              `${url.origin}${url.pathname} did not answer within ${settings.timeout} ms`,
+              undefined,
+              undefined,
+              'ETIMEDOUT',
+            ),
+          ),
         settings.timeout,
       );
       timer.unref();
-      req.on('error', (error) => finish(new FetchError(`${url.origin}${url.pathname}: ${error.message}`)));
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        finish(
+          new FetchError(`${url.origin}${url.pathname}: ${error.message}`, undefined, undefined, error.code),
+        ),
+      );
       req.end();
     });
   }

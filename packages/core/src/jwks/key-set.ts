@@ -1,3 +1,6 @@
+import type { KeySetHealth } from '../contracts/verifier.js';
+import type { Diagnostics } from '../diagnostics/diagnostics.js';
+import { diagnoseKeyFetch } from '../diagnostics/key-diagnosis.js';
 import { IssuerUnavailableError } from '../errors.js';
 import { describeValue } from '../jwt/decode.js';
 import type { Logger } from '../logger.js';
@@ -37,6 +40,8 @@ export interface KeySet {
   candidates(kid: string | undefined): readonly ImportedKey[] | Promise<readonly ImportedKey[]>;
   ready(): Promise<void>;
   close(): void;
+  /** A snapshot for `verifier.health()`. */
+  health(): KeySetHealth;
   /** For logs. */
   readonly label: string;
   /** The keys refused at the last import (weak, inconsistent or not for signatures), and why. */
@@ -74,6 +79,15 @@ export class StaticKeySet implements KeySet {
 
   async ready(): Promise<void> {}
   close(): void {}
+  health(): KeySetHealth {
+    return {
+      source: this.label,
+      keys: this.#keys.length,
+      ageSeconds: undefined,
+      fresh: true,
+      lastError: undefined,
+    };
+  }
 }
 
 interface HeldKeys {
@@ -81,6 +95,8 @@ interface HeldKeys {
   byKid: Map<string, ImportedKey[]>;
   /** Milliseconds (verifier clock). */
   freshUntil: number;
+  /** When these keys were fetched, in milliseconds (verifier clock). */
+  fetchedAt: number;
 }
 
 const FIRST_BACKOFF_MS = 1000;
@@ -100,6 +116,7 @@ export class RemoteKeySet implements KeySet {
   readonly #fetcher: JsonFetcher;
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
+  readonly #diagnostics: Diagnostics | undefined;
   readonly #onIssuer: ((issuer: string) => void) | undefined;
 
   #held: HeldKeys | undefined;
@@ -125,8 +142,10 @@ export class RemoteKeySet implements KeySet {
     fetcher: JsonFetcher,
     now: () => number,
     logger: Logger | undefined,
+    diagnostics: Diagnostics | undefined,
     onIssuer?: (issuer: string) => void,
   ) {
+    this.#diagnostics = diagnostics;
     this.#source = source;
     this.#fetch = fetch;
     this.#timing = timing;
@@ -204,6 +223,18 @@ export class RemoteKeySet implements KeySet {
     await this.#awaitRefresh(this.#refreshing ?? this.#refresh());
   }
 
+  health(): KeySetHealth {
+    const held = this.#held;
+    const now = this.#now();
+    return {
+      source: this.label,
+      keys: held?.keys.length ?? 0,
+      ageSeconds: held === undefined ? undefined : Math.max(0, Math.round((now - held.fetchedAt) / 1000)),
+      fresh: held !== undefined && now < held.freshUntil,
+      lastError: this.#lastError?.message,
+    };
+  }
+
   close(): void {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -254,6 +285,8 @@ export class RemoteKeySet implements KeySet {
         this.#backoff = FIRST_BACKOFF_MS;
         this.#retryAt = 0;
         this.#lastError = undefined;
+        this.#diagnostics?.resolve('APISERVER_TOKEN_KEYS_UNAVAILABLE', this.label);
+        this.#diagnostics?.resolve('APISERVER_TOKEN_ISSUER_MISMATCH', this.label);
         this.#schedule(held.freshUntil - this.#now());
         return held;
       },
@@ -269,10 +302,8 @@ export class RemoteKeySet implements KeySet {
         this.#retryAt = this.#now() + wait;
         this.#schedule(wait);
         this.#backoff = Math.min(this.#backoff * 2, Math.max(this.#timing.cooldown * 1000, FIRST_BACKOFF_MS));
-        this.#logger?.warn(
-          { jwks: this.label, reason: failure.message },
-          'apiserver-token: cannot refresh the key set',
-        );
+        // Once per cause (with the fix), never per request; with a logger, through it.
+        this.#diagnostics?.report(diagnoseKeyFetch(failure, this.label));
         throw failure;
       },
     );
@@ -328,7 +359,13 @@ export class RemoteKeySet implements KeySet {
       { jwks: this.label, keys: imported.keys.length, maxAge },
       'apiserver-token: key set loaded',
     );
-    return { keys: imported.keys, byKid: indexKeys(imported.keys), freshUntil: this.#now() + maxAge * 1000 };
+    const now = this.#now();
+    return {
+      keys: imported.keys,
+      byKid: indexKeys(imported.keys),
+      freshUntil: now + maxAge * 1000,
+      fetchedAt: now,
+    };
   }
 
   async #discover(): Promise<URL> {
@@ -344,6 +381,9 @@ export class RemoteKeySet implements KeySet {
     if (expected !== undefined && !expected.includes(issuer)) {
       throw new FetchError(
         `${discovery.href} names issuer ${describeValue(issuer)}, expected ${describeValue(expected)}`,
+        undefined,
+        undefined,
+        'ISSUER_MISMATCH',
       );
     }
     if (expected === undefined) this.#onIssuer?.(issuer);

@@ -152,6 +152,11 @@ export class JwksStrategy implements TokenStrategy {
     throw failure ?? new UnknownKeyError('no issuer is allowed to sign legacy tokens');
   }
 
+  /** The key sets, for `health()`. */
+  get keySets(): readonly KeySet[] {
+    return this.#settings.keySets;
+  }
+
   async ready(): Promise<void> {
     await Promise.all(this.#settings.keySets.map((set) => set.ready()));
   }

@@ -8,6 +8,7 @@ import type { RequestLike } from '../contracts/verifier.js';
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 import { ENV_PREFIX, envList } from '../lib/env.js';
+import { assertKnownKeys } from '../lib/known-keys.js';
 import { compileAllowList, type Matcher } from './glob.js';
 
 /** `resourceAttributes` of a SubjectAccessReview: the Kubernetes API request the caller must be allowed to make. */
@@ -297,10 +298,7 @@ const SAR_FIELDS = [
 function resolveSubjectAccessReview(value: unknown): ResolvedSubjectAccessReview {
   const field = 'policy.subjectAccessReview';
   if (!isRecord(value)) return fail(field, 'must be an object');
-  for (const key of Object.keys(value)) {
-    if (!SAR_FIELDS.includes(key))
-      fail(`${field}.${key}`, `unknown option (known: ${SAR_FIELDS.join(', ')})`);
-  }
+  assertKnownKeys(value, SAR_FIELDS, field);
   const { attributes: computed, resourceAttributes, nonResourceAttributes } = value;
   let attributes: ResolvedSubjectAccessReview['attributes'];
   if (computed !== undefined) {
@@ -333,14 +331,21 @@ const POLICY_FIELDS = [
   'subjectAccessReview',
 ];
 
+/** Names of the top-level allow-lists people carry over from other libraries. */
+const POLICY_HINTS: Readonly<Record<string, string>> = {
+  allowedServiceAccounts: 'did you mean `policy.serviceAccounts`?',
+  allowedUsernames: 'did you mean `policy.usernames`?',
+  allowedGroups: 'did you mean `policy.groups`?',
+  allowedNamespaces: 'did you mean `policy.namespaces`?',
+  allowedCallers:
+    'allowed callers are `policy.serviceAccounts`, `policy.usernames`, `policy.groups` or `policy.namespaces`',
+};
+
 /** Validate `policy` (and the `APISERVER_TOKEN_ALLOWED_*` variables); undefined when nothing is configured. */
 export function resolvePolicyOptions(options: unknown, env: Env): ResolvedPolicy | undefined {
   if (options !== undefined && !isRecord(options)) return fail('policy', 'must be an object');
   const o = (options ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!POLICY_FIELDS.includes(key))
-      fail(`policy.${key}`, `unknown option (known: ${POLICY_FIELDS.join(', ')})`);
-  }
+  assertKnownKeys(o, POLICY_FIELDS, 'policy', POLICY_HINTS);
   const policy: ResolvedPolicy = {};
   const serviceAccounts = allowList(
     o.serviceAccounts,

@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { RequestLike } from '../contracts/verifier.js';
+import type { Diagnostics } from '../diagnostics/diagnostics.js';
 import { ApiserverTokenError, ApiserverUnavailableError, ForbiddenIdentityError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 import type { Logger } from '../logger.js';
@@ -18,6 +19,7 @@ import {
   resolveKubeConfig,
 } from '../tokenreview/kubeconfig.js';
 import { ConcurrencyLimiter, LimiterRejection } from '../tokenreview/limiter.js';
+import { assertMayCreate } from '../tokenreview/permission-probe.js';
 import { type HttpsOptionsSource, SharedAgent } from '../tokenreview/shared-agent.js';
 import { timedCall } from '../tokenreview/timed-call.js';
 import { type AbortableCallOptions, abortableCallOptions } from '../tokenreview/transport.js';
@@ -55,6 +57,8 @@ export interface SubjectAccessReviewerOptions {
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger | undefined;
   now: () => number;
+  /** Where `ready()` reports credentials that may not create SubjectAccessReviews. */
+  diagnostics?: Diagnostics;
 }
 
 // Per process: cache keys mean nothing elsewhere and reveal no identity.
@@ -144,10 +148,33 @@ export class SubjectAccessReviewer {
     }
   }
 
+  /**
+   * Resolves once the apiserver said our credentials may create SubjectAccessReviews (a
+   * SelfSubjectAccessReview); rejects with a 503 error, reported once with the fix, otherwise.
+   */
+  async ready(): Promise<void> {
+    if (this.#ready) return;
+    const module = await importClientNode();
+    const { kubeconfig, inCluster, env, settings, now, diagnostics } = this.#options;
+    await assertMayCreate(
+      module,
+      resolveKubeConfig(module, kubeconfig, inCluster, env),
+      'subjectaccessreviews',
+      {
+        timeout: settings.timeout,
+        now,
+        diagnostics,
+      },
+    );
+    this.#ready = true;
+  }
+
   /** Number of cached decisions (for tests and metrics). */
   get size(): number {
     return this.#cache?.size ?? 0;
   }
+
+  #ready = false;
 
   close(): void {
     this.#closing.abort();

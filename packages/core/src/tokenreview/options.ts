@@ -1,5 +1,6 @@
 import { ApiserverTokenConfigError } from '../errors.js';
 import { envBoolean, envNumber } from '../lib/env.js';
+import { assertKnownKeys } from '../lib/known-keys.js';
 import type { BackoffSettings } from './backoff.js';
 import type { ReviewClientSettings } from './review-client.js';
 
@@ -112,6 +113,18 @@ function number(
 
 const MS = { min: 1, max: 300_000 };
 
+const TOKENREVIEW_FIELDS: readonly string[] = [
+  'timeout',
+  'retries',
+  'backoff',
+  'deadline',
+  'maxInFlight',
+  'maxQueued',
+  'cacheTtl',
+  'failureCacheTtl',
+  'allowOpaqueTokens',
+];
+
 /** Validate `tokenReview` (explicit options win over `APISERVER_TOKEN_TOKENREVIEW_*`). */
 export function resolveTokenReviewOptions(
   options: TokenReviewOptions | undefined,
@@ -121,9 +134,11 @@ export function resolveTokenReviewOptions(
     throw new ApiserverTokenConfigError('tokenReview', 'must be an object');
   }
   const o = options ?? {};
+  assertKnownKeys(o, TOKENREVIEW_FIELDS, 'tokenReview');
   const b = o.backoff ?? {};
   if (typeof b !== 'object' || b === null)
     throw new ApiserverTokenConfigError('tokenReview.backoff', 'must be an object');
+  assertKnownKeys(b, ['initial', 'factor', 'jitter', 'max'], 'tokenReview.backoff');
   const backoff: BackoffSettings = {
     initial: number(b.initial, 'tokenReview.backoff.initial', 500, { min: 0, max: 60_000 }),
     factor: number(b.factor, 'tokenReview.backoff.factor', 1.5, { min: 1, max: 10 }),

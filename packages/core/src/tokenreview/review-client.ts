@@ -1,4 +1,6 @@
 import { setMaxListeners } from 'node:events';
+import type { Diagnostics } from '../diagnostics/diagnostics.js';
+import { diagnoseReviewFailure } from '../diagnostics/review-diagnosis.js';
 import { ApiserverTokenError, ApiserverUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type AttemptFailure, classifyAttemptFailure, retryAfterSeconds } from './attempt-failure.js';
@@ -20,6 +22,7 @@ export interface ReviewClientSettings {
 
 export interface ReviewClientHooks {
   logger?: Logger;
+  diagnostics?: Diagnostics;
   now?: () => number;
   random?: () => number;
 }
@@ -36,10 +39,12 @@ export class TokenReviewClient {
   readonly #transport: () => Promise<TokenReviewTransport>;
   readonly #settings: ReviewClientSettings;
   readonly #logger: Logger | undefined;
+  readonly #diagnostics: Diagnostics | undefined;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #closing = new AbortController();
-  #warnedMisconfiguration = false;
+  /** Why the last review got no answer, until one does; for `health()`. Never holds a token. */
+  lastError: string | undefined;
 
   constructor(
     transport: () => Promise<TokenReviewTransport>,
@@ -50,6 +55,7 @@ export class TokenReviewClient {
     this.#settings = settings;
     this.limiter = new ConcurrencyLimiter(settings.maxInFlight, settings.maxQueued);
     this.#logger = hooks.logger;
+    this.#diagnostics = hooks.diagnostics;
     this.#now = hooks.now ?? Date.now;
     this.#random = hooks.random ?? Math.random;
     // Every attempt in flight and every backoff wait listens for close() and removes its listener
@@ -97,6 +103,7 @@ export class TokenReviewClient {
           timeout,
           this.#closing.signal,
         );
+        this.lastError = undefined;
         return readReviewStatus(response.status, audiences);
       } catch (error) {
         if (error instanceof ApiserverTokenError) throw error;
@@ -152,12 +159,12 @@ export class TokenReviewClient {
     fingerprint: string | undefined,
     loud = false,
   ): ApiserverUnavailableError {
+    this.lastError = reason;
     if (loud) {
-      this.#logger?.error({ fingerprint, status: failure?.status }, `apiserver-token: ${reason}`);
-      if (this.#logger === undefined && !this.#warnedMisconfiguration) {
-        this.#warnedMisconfiguration = true;
-        process.emitWarning(`apiserver-token: ${reason}`, { code: 'APISERVER_TOKEN_TOKENREVIEW' });
-      }
+      // A deployment error: once per cause, with the fix, through the logger or a process warning.
+      if (this.#diagnostics !== undefined)
+        this.#diagnostics.report(diagnoseReviewFailure(reason, failure?.status));
+      else this.#logger?.error({ fingerprint, status: failure?.status }, `apiserver-token: ${reason}`);
     }
     return new ApiserverUnavailableError(reason, { retryAfter: retryAfterSeconds(failure) });
   }

@@ -1,10 +1,12 @@
 import type { StrategyContext, TokenStrategy } from '../contracts/verifier.js';
+import type { Diagnostics } from '../diagnostics/diagnostics.js';
 import { TokenRejectedError, TokenRevokedError } from '../errors.js';
 import { tokenFingerprint } from '../jwt/fingerprint.js';
 import type { Logger } from '../logger.js';
-import { importClientNode } from './client-node.js';
+import { type ClientNodeModule, importClientNode, type KubeConfigLike } from './client-node.js';
 import { type InClusterLocations, type KubeconfigSource, resolveKubeConfig } from './kubeconfig.js';
 import type { TokenReviewSettings } from './options.js';
+import { assertMayCreate } from './permission-probe.js';
 import { TokenReviewClient } from './review-client.js';
 import { reviewedIdentity } from './reviewed-identity.js';
 import { clientNodeTransport, type TokenReviewTransport } from './transport.js';
@@ -16,6 +18,7 @@ export interface TokenReviewStrategyOptions {
   env: Readonly<Record<string, string | undefined>>;
   settings: TokenReviewSettings;
   logger?: Logger | undefined;
+  diagnostics?: Diagnostics;
   now?: () => number;
 }
 
@@ -32,13 +35,15 @@ export interface TokenReviewStrategy extends TokenStrategy {
  */
 export function createTokenReviewStrategy(options: TokenReviewStrategyOptions): TokenReviewStrategy {
   let transport: Promise<TokenReviewTransport> | undefined;
+  let config: KubeConfigLike | undefined;
+  const kubeConfig = async (module: ClientNodeModule): Promise<KubeConfigLike> => {
+    config ??= resolveKubeConfig(module, options.kubeconfig, options.inCluster, options.env);
+    return config;
+  };
   const getTransport = (): Promise<TokenReviewTransport> => {
     if (transport === undefined) {
-      const loading = importClientNode().then((module) =>
-        clientNodeTransport(
-          module,
-          resolveKubeConfig(module, options.kubeconfig, options.inCluster, options.env),
-        ),
+      const loading = importClientNode().then(async (module) =>
+        clientNodeTransport(module, await kubeConfig(module)),
       );
       // A failed load is retried by the next request rather than pinned forever.
       loading.catch(() => {
@@ -48,10 +53,14 @@ export function createTokenReviewStrategy(options: TokenReviewStrategyOptions): 
     }
     return transport;
   };
-  const hooks =
-    options.now === undefined ? { logger: options.logger } : { logger: options.logger, now: options.now };
+  const hooks = {
+    ...(options.logger !== undefined && { logger: options.logger }),
+    ...(options.diagnostics !== undefined && { diagnostics: options.diagnostics }),
+    ...(options.now !== undefined && { now: options.now }),
+  };
   const client = new TokenReviewClient(getTransport, options.settings.client, hooks);
   const audiences = [...options.audiences];
+  let probed = false;
 
   return {
     name: 'tokenreview',
@@ -73,6 +82,21 @@ export function createTokenReviewStrategy(options: TokenReviewStrategyOptions): 
     },
     async ready() {
       await getTransport();
+      // Readiness means the apiserver answers and our credentials may create TokenReviews.
+      if (!probed) {
+        const module = await importClientNode();
+        try {
+          await assertMayCreate(module, await kubeConfig(module), 'tokenreviews', {
+            timeout: options.settings.client.timeout,
+            now: options.now ?? Date.now,
+            diagnostics: options.diagnostics,
+          });
+        } catch (error) {
+          client.lastError = (error as Error).message;
+          throw error;
+        }
+        probed = true;
+      }
     },
     async close() {
       client.close();

@@ -2,7 +2,13 @@ import { admissionCheck } from '../admission/check.js';
 import { readAdmissionBody } from '../admission/read-body.js';
 import { PeerCertificateVerifier } from '../client-certificate/peer-certificate.js';
 import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
-import type { ApiserverTokenVerifier, RequestLike, TokenStrategy } from '../contracts/verifier.js';
+import type {
+  ApiserverTokenVerifier,
+  RequestLike,
+  TokenStrategy,
+  VerifierHealth,
+} from '../contracts/verifier.js';
+import { Diagnostics } from '../diagnostics/diagnostics.js';
 import {
   type ApiserverTokenError,
   ApiserverUnavailableError,
@@ -26,7 +32,11 @@ import { ResultCache } from './result-cache.js';
 import { withVerifyNow } from './verify-now.js';
 
 /** The jwks strategy for a resolved configuration: one key set per configured source. */
-function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksStrategy {
+function createJwksStrategy(
+  config: ResolvedConfig,
+  fetcher: JsonFetcher,
+  diagnostics: Diagnostics,
+): JwksStrategy {
   const issuers = new Set<string>();
   const keySetsByIssuer = new Map<string, KeySet>();
   const keySets: KeySet[] = [];
@@ -54,6 +64,7 @@ function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksS
         fetcher,
         config.now,
         config.logger,
+        diagnostics,
         names === undefined ? learn : undefined,
       );
     }
@@ -82,8 +93,9 @@ function createJwksStrategy(config: ResolvedConfig, fetcher: JsonFetcher): JwksS
 }
 
 /** The TokenReview strategy of the tokenreview/hybrid modes. */
-function createReviewStrategy(config: ResolvedConfig): TokenReviewStrategy {
+function createReviewStrategy(config: ResolvedConfig, diagnostics: Diagnostics): TokenReviewStrategy {
   return createTokenReviewStrategy({
+    diagnostics,
     audiences: config.audiences,
     kubeconfig: config.kubeconfig,
     inCluster: config.inClusterLocations,
@@ -153,7 +165,10 @@ function cacheTtls(config: ResolvedConfig): { ttlMs: number; failureTtlMs: numbe
  * custom predicate, then the SubjectAccessReview (so nothing local has refused before an
  * apiserver call is spent).
  */
-function createAuthorizers(config: ResolvedConfig): {
+function createAuthorizers(
+  config: ResolvedConfig,
+  diagnostics: Diagnostics,
+): {
   authorizers: Authorizer[];
   reviewer: SubjectAccessReviewer | undefined;
 } {
@@ -172,6 +187,7 @@ function createAuthorizers(config: ResolvedConfig): {
       env: config.env,
       logger: config.logger,
       now: config.now,
+      diagnostics,
     });
     reviewer = sar;
     authorizers.push((identity, request) => sar.authorize(identity, request));
@@ -196,11 +212,22 @@ function createAuthorizers(config: ResolvedConfig): {
  */
 export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVerifier {
   const config = resolveConfig(options);
+  const diagnostics = new Diagnostics({ logger: config.logger, now: config.now });
+  if (!config.enforce) {
+    diagnostics.report({
+      code: 'APISERVER_TOKEN_OBSERVE_MODE',
+      cause: 'enforce-false',
+      level: 'warn',
+      message:
+        'observe mode (enforce: false): requests that fail verification are LET THROUGH, without an identity; nothing is enforced',
+      fix: 'once the logs and metrics show only the callers you expect being accepted, remove `enforce: false` (or APISERVER_TOKEN_ENFORCE)',
+    });
+  }
   const fetcher = new JsonFetcher();
-  const jwks = config.mode === 'tokenreview' ? undefined : createJwksStrategy(config, fetcher);
-  const review = config.mode === 'jwks' ? undefined : createReviewStrategy(config);
+  const jwks = config.mode === 'tokenreview' ? undefined : createJwksStrategy(config, fetcher, diagnostics);
+  const review = config.mode === 'jwks' ? undefined : createReviewStrategy(config, diagnostics);
   const strategies: TokenStrategy[] = [jwks, review].filter((strategy) => strategy !== undefined);
-  const { authorizers, reviewer } = createAuthorizers(config);
+  const { authorizers, reviewer } = createAuthorizers(config, diagnostics);
   const unexpected = (error: unknown): ApiserverTokenError =>
     isApiserverTokenError(error)
       ? error
@@ -208,18 +235,20 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
           `unexpected: ${(error as Error)?.message ?? String(error)}`,
           { cause: error, retryAfter: 5 },
         );
+  const pipelineCache = new ResultCache({
+    max: config.cache.max,
+    ...cacheTtls(config),
+    audiences: config.audiences,
+    now: config.now,
+  });
   const pipeline = new Pipeline({
     strategies,
     precheck: jwks === undefined ? reviewPrecheck(config) : withPolicyPrecheck(jwks.precheck, config),
     authorizers,
-    cache: new ResultCache({
-      max: config.cache.max,
-      ...cacheTtls(config),
-      audiences: config.audiences,
-      now: config.now,
-    }),
+    cache: pipelineCache,
     maxTokenBytes: config.maxTokenBytes,
     logger: config.logger,
+    enforcing: config.enforce,
     unexpected,
   });
   const admission = config.admission;
@@ -285,7 +314,38 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
 
   let closed: Promise<void> | undefined;
   const direct = admission === undefined && certificates === undefined;
+  let readyOnce = false;
+  const health = (): VerifierHealth => {
+    const keySets = jwks?.keySets.map((set) => set.health()) ?? [];
+    const reviewClient = review?.client;
+    const warnings: string[] = [];
+    if (!config.enforce)
+      warnings.push('observe mode (enforce: false): requests that fail verification are let through');
+    for (const set of keySets) {
+      if (set.lastError !== undefined) warnings.push(`keys of ${set.source}: ${set.lastError}`);
+    }
+    if (reviewClient?.lastError !== undefined) warnings.push(`TokenReview: ${reviewClient.lastError}`);
+    return {
+      mode: config.mode,
+      enforcing: config.enforce,
+      ready:
+        keySets.every((set) => set.keys > 0) &&
+        ((review === undefined && reviewer === undefined) || readyOnce),
+      keySets,
+      cache: { size: pipelineCache.size, max: config.cache.max },
+      ...(reviewClient !== undefined && {
+        tokenReview: {
+          inFlight: reviewClient.limiter.inFlight,
+          queued: reviewClient.limiter.queued,
+          lastError: reviewClient.lastError,
+        },
+      }),
+      warnings,
+    };
+  };
   const verifier: ApiserverTokenVerifier = {
+    enforcing: config.enforce,
+    health,
     verify: (request) =>
       direct
         ? pipeline.verify(request)
@@ -298,7 +358,8 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
       admission: Object.freeze({ respond: admission.respond, maxBodyBytes: admission.maxBodyBytes }),
     }),
     ready: async () => {
-      await Promise.all(strategies.map((strategy) => strategy.ready()));
+      await Promise.all([...strategies.map((strategy) => strategy.ready()), reviewer?.ready()]);
+      readyOnce = true;
     },
     close: () => {
       closed ??= (async () => {

@@ -32,6 +32,8 @@ export interface PipelineSettings {
   cache: ResultCache;
   maxTokenBytes: number;
   logger: Logger | undefined;
+  /** False in observe mode: rejections are logged as what enforcing would have done. */
+  enforcing: boolean;
   /** Turns an unexpected exception into the 503 this mode reports (never a 500, never an accept). */
   unexpected: (error: unknown) => ApiserverTokenError;
 }
@@ -254,7 +256,13 @@ export class Pipeline {
     const object: Record<string, unknown> = { code: error.code, status: error.status, reason: error.message };
     if (fingerprint !== undefined) object.fingerprint = fingerprint;
     if (error.retryAfter !== undefined) object.retryAfter = error.retryAfter;
-    if (error.status === 503) logger.warn(object, 'apiserver-token: cannot verify the token');
+    if (!this.#settings.enforcing) {
+      object.enforcing = false;
+      logger.warn(
+        object,
+        'apiserver-token: observe mode: request let through, enforcing would have refused it',
+      );
+    } else if (error.status === 503) logger.warn(object, 'apiserver-token: cannot verify the token');
     else logger.info(object, 'apiserver-token: request rejected');
   }
 }

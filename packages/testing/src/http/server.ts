@@ -10,6 +10,7 @@ import type { KeySet } from '../keys/key-set.js';
 import type { ObjectRegistry } from '../registry.js';
 import { fieldManager } from '../reviews/managed-fields.js';
 import type { ReviewCache } from '../reviews/review-cache.js';
+import { reviewSelfAccess } from '../reviews/self-subject-access-review.js';
 import { reviewAccess } from '../reviews/subject-access-review.js';
 import { reviewToken } from '../reviews/token-review.js';
 import { requestToken } from '../token-request.js';
@@ -59,6 +60,10 @@ const ROUTES: Record<string, { endpoint: Endpoint; method: 'GET' | 'POST' }> = {
   '/openid/v1/jwks': { endpoint: 'jwks', method: 'GET' },
   '/apis/authentication.k8s.io/v1/tokenreviews': { endpoint: 'tokenreviews', method: 'POST' },
   '/apis/authorization.k8s.io/v1/subjectaccessreviews': { endpoint: 'subjectaccessreviews', method: 'POST' },
+  '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews': {
+    endpoint: 'selfsubjectaccessreviews',
+    method: 'POST',
+  },
 };
 
 const TOKEN_REQUEST = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token$/;
@@ -83,6 +88,7 @@ const KINDS: Record<Endpoint, string> = {
   jwks: 'JSONWebKeySet',
   tokenreviews: 'TokenReview',
   subjectaccessreviews: 'SubjectAccessReview',
+  selfsubjectaccessreviews: 'SelfSubjectAccessReview',
   tokenrequests: 'TokenRequest',
 };
 
@@ -207,7 +213,8 @@ async function answerFor(
   }
 
   const isTokenReview = route.endpoint === 'tokenreviews';
-  if (!state.users.canReview(caller.user)) {
+  const selfReview = route.endpoint === 'selfsubjectaccessreviews';
+  if (!selfReview && !state.users.canReview(caller.user)) {
     if (route.endpoint === 'tokenrequests') {
       return statusAnswer(
         statusObject(
@@ -252,6 +259,10 @@ async function answerFor(
       now: state.now,
       apiAudiences: () => state.apiAudiences,
     });
+    return apiObject(answer.status, answer.body, indent);
+  }
+  if (selfReview) {
+    const answer = reviewSelfAccess(parsed, manager, state.users.canReview(caller.user), state.now());
     return apiObject(answer.status, answer.body, indent);
   }
   const review = isTokenReview
