@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { KNOWN_ENV } from '../src/config/known-options.js';
 import { closest, editDistance } from '../src/lib/known-keys.js';
 
-const base = {
+const base: VerifierOptions & { jwks: NonNullable<VerifierOptions['jwks']> } = {
   audience: 'https://my-webhook.my-ns.svc:443/validate',
   issuer: 'https://kubernetes.default.svc.cluster.local',
   jwks: {
@@ -21,7 +21,7 @@ const base = {
   },
   inCluster: false,
   env: {},
-} as const;
+};
 
 /** The configuration error `make` throws (failing the test when it throws nothing). */
 function refusal(make: () => unknown): ApiserverTokenConfigError {

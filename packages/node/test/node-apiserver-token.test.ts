@@ -44,7 +44,7 @@ describe('createApiserverTokenGuard on node:http', () => {
     const url = await serve(
       createServer(async (req, res) => {
         const identity = await guard(req, res);
-        if (identity === undefined) return;
+        if (identity === undefined || identity === null) return;
         handled += 1;
         expect(req.apiserver).toBe(identity);
         echo(res, identity, undefined);
@@ -73,7 +73,7 @@ describe('createApiserverTokenGuard on node:http', () => {
     let guard: ReturnType<typeof createApiserverTokenGuard> | undefined;
     const server = createHttpsServer({ cert: tls.cert, key: tls.key }, async (req, res) => {
       const identity = await guard!(req, res);
-      if (identity === undefined) return;
+      if (identity === undefined || identity === null) return;
       // The review the guard read from the request stream, left where a body parser puts it.
       echo(res, identity, (req as IncomingMessage & { body?: unknown }).body);
     });

@@ -18,12 +18,12 @@ describe('types', () => {
     const guard = createApiserverTokenGuard({ audience: 'https://a.example/validate' });
     expectTypeOf(guard).toEqualTypeOf<ApiserverTokenGuard>();
     expectTypeOf(guard).parameters.toEqualTypeOf<[IncomingMessage, ServerResponse]>();
-    expectTypeOf(guard).returns.resolves.toEqualTypeOf<ApiserverIdentity | undefined>();
+    expectTypeOf(guard).returns.resolves.toEqualTypeOf<ApiserverIdentity | null | undefined>();
     expectTypeOf(guard.ready).toEqualTypeOf<() => Promise<void>>();
     expectTypeOf(guard.close).toEqualTypeOf<() => Promise<void>>();
     const listener: RequestListener = async (req, res) => {
       const identity = await guard(req, res);
-      if (identity !== undefined) expectTypeOf(identity.username).toBeString();
+      if (identity !== undefined && identity !== null) expectTypeOf(identity.username).toBeString();
     };
     void listener;
   });
