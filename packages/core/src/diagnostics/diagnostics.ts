@@ -11,8 +11,6 @@ export type DiagnosticCode =
   | 'APISERVER_TOKEN_KEYS_UNAVAILABLE'
   /** The discovery document names another issuer than the one configured. */
   | 'APISERVER_TOKEN_ISSUER_MISMATCH'
-  /** Keys of a JWKS were skipped at import (unsupported, too weak, private). */
-  | 'APISERVER_TOKEN_KEYS_SKIPPED'
   /** TokenReview (or SubjectAccessReview) calls cannot be made: client, credentials or permission. */
   | 'APISERVER_TOKEN_TOKENREVIEW'
   /** A burst of tokens not yet valid or issued in the future: this host's clock is probably off. */
