@@ -1,5 +1,7 @@
 import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { Plugin } from 'vite';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
@@ -45,8 +47,35 @@ if (runsClientNode2) {
   });
 }
 
+/**
+ * `@apiserver-token/nestjs?nest10`: the NestJS adapter's sources once more, with their `@nestjs/*`
+ * imports taken from NestJS 10 (packages/nestjs/test/nest10) instead of the package's own NestJS
+ * 11, as an app on Nest 10 would load it: one adapter module per Nest copy, so that its
+ * HttpException is the one that copy's exception filter knows.
+ */
+function nestjs10(): Plugin {
+  const suffix = '?nest10';
+  const sources = fileURLToPath(new URL('./packages/nestjs/src/', import.meta.url));
+  const nest10 = createRequire(new URL('./packages/nestjs/test/nest10/package.json', import.meta.url));
+  return {
+    name: 'apiserver-token:nestjs-10',
+    enforce: 'pre',
+    async resolveId(source, importer) {
+      if (source === `@apiserver-token/nestjs${suffix}`) return `${pkg('nestjs')}${suffix}`;
+      if (importer === undefined || !importer.endsWith(suffix) || !importer.startsWith(sources)) return null;
+      if (source.startsWith('@nestjs/')) return nest10.resolve(source);
+      if (!source.startsWith('.')) return null;
+      const resolved = await this.resolve(source, importer.slice(0, -suffix.length), { skipSelf: true });
+      return resolved === null ? null : `${resolved.id}${suffix}`;
+    },
+  };
+}
+
 // Tests run against the TypeScript sources; test/packaging.test.ts checks the built dist.
 export default defineConfig({
+  plugins: [nestjs10()],
+  // NestJS decorators (parameter decorators included) in the nestjs adapter's tests and sources.
+  esbuild: { tsconfigRaw: { compilerOptions: { experimentalDecorators: true } } },
   resolve: {
     alias: {
       '@apiserver-token/core': pkg('core'),
@@ -55,6 +84,7 @@ export default defineConfig({
       '@apiserver-token/fastify': pkg('fastify'),
       '@apiserver-token/node': pkg('node'),
       '@apiserver-token/hono': pkg('hono'),
+      '@apiserver-token/nestjs': pkg('nestjs'),
       '@apiserver-token/testing': pkg('testing'),
     },
   },

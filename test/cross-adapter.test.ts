@@ -1,6 +1,7 @@
 /**
  * One scenario table, every adapter: Express 4 and 5, Koa 2 and 3, Fastify 4 and 5, node:http
- * Connect and Hono (on @hono/node-server). Each adapter gets its own verifier, is
+ * Connect, Hono (on @hono/node-server), and NestJS 10 and 11 on both the Express and the Fastify
+ * platform. Each adapter gets its own verifier, is
  * served on 127.0.0.1 and called over a real socket; its tokens come from the testing kit. For
  * every scenario, all adapters must answer the same status, the same headers
  * (`WWW-Authenticate`, `Retry-After`, `Content-Type`, `Cache-Control`) and the same body.
@@ -21,6 +22,7 @@ import { verifyApiserverToken as koaGuard } from '@apiserver-token/koa';
 import { verifyApiserverToken as connectGuard, createApiserverTokenGuard } from '@apiserver-token/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_AUDIENCE as AUDIENCE, admissionReview } from './helpers/admission-review.js';
+import { loadNest, serveNest } from './helpers/nest.js';
 import { CALLER, useTestApiserver } from './helpers/test-apiserver.js';
 
 /** The frameworks, each loaded from the adapter package that declares it. */
@@ -198,6 +200,11 @@ const hono: Serve = async (options) => {
   return listenOn(server, guard.close);
 };
 
+const nest =
+  (major: 10 | 11, platform: 'express' | 'fastify'): Serve =>
+  async (options) =>
+    serveNest(await loadNest(major), platform, options as Parameters<typeof serveNest>[2]);
+
 const ADAPTERS: ReadonlyArray<readonly [string, Serve]> = [
   ['express 5', express],
   ['express 4', express4],
@@ -208,6 +215,10 @@ const ADAPTERS: ReadonlyArray<readonly [string, Serve]> = [
   ['node:http', nodeHttp],
   ['connect', connect],
   ['hono', hono],
+  ['nestjs 11 (express)', nest(11, 'express')],
+  ['nestjs 11 (fastify)', nest(11, 'fastify')],
+  ['nestjs 10 (express)', nest(10, 'express')],
+  ['nestjs 10 (fastify)', nest(10, 'fastify')],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -623,7 +634,7 @@ describe('a fourth adapter is a translation, not a re-implementation', () => {
       .map((line) => line.trim())
       .filter((line) => line !== '' && !line.startsWith('//'));
 
-  it.each(['express', 'koa', 'fastify', 'node', 'hono'])(
+  it.each(['express', 'koa', 'fastify', 'node', 'hono', 'nestjs'])(
     'the %s adapter has under 100 lines of code',
     (dir) => {
       const srcDir = new URL(`../packages/${dir}/src/`, import.meta.url);

@@ -25,6 +25,7 @@ const PACKAGES = [
   { dir: 'fastify', main: 'fastifyApiserverToken' },
   { dir: 'node', main: 'createApiserverTokenGuard' },
   { dir: 'hono', main: 'verifyApiserverToken' },
+  { dir: 'nestjs', main: 'ApiserverTokenGuard' },
 ].filter(({ dir }) => existsSync(join(root, 'packages', dir, 'src', 'index.ts')));
 
 const packageDir = (dir: string) => join(root, 'packages', dir);

@@ -1,0 +1,2 @@
+export type { ApiserverIdentity, ApiserverTokenVerifier } from '@apiserver-token/core';
+export * from './nestjs-apiserver-token.js';
