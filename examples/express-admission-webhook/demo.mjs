@@ -27,8 +27,14 @@ const webhook = await startServer({
   tls,
   host: '127.0.0.1',
   port: 0,
-  auth: { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false },
-  allowedCallers: [`${CALLER.namespace}:${CALLER.serviceAccount}`],
+  auth: {
+    audience: AUDIENCE,
+    issuer: api.issuer,
+    jwks: { ca: api.ca },
+    inCluster: false,
+    // The library's own caller restriction (APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS in the container).
+    policy: { serviceAccounts: [`${CALLER.namespace}:${CALLER.serviceAccount}`] },
+  },
   log: (event) => events.push(event),
 });
 
@@ -157,9 +163,17 @@ out.push(
     : red(`${failures} of ${cases.length} outcomes NOT as expected (${seconds} s).`),
 );
 out.push(
-  dim('Rejections are AdmissionReview denials (HTTP 200, allowed: false, status.code 401/403), uid echoed,'),
+  dim('Rejections are AdmissionReview denials (HTTP 200, allowed: false, status.code 401/403), uid echoed.'),
 );
-out.push(dim('so even failurePolicy: Ignore could not turn a forged call into an allow.'));
+out.push(
+  dim('A forger gets nothing from that either way: calling the webhook directly admits nothing. It is the'),
+);
+out.push(
+  dim("apiserver's own calls it protects: if their token is refused (wrong audience, stale token file),"),
+);
+out.push(
+  dim('the object is denied, failing closed even under failurePolicy: Ignore, where a 401 would admit it.'),
+);
 out.push('');
 process.stdout.write(`${out.join('\n')}\n`);
 process.exitCode = failures === 0 ? 0 : 1;

@@ -1,25 +1,18 @@
 // Container entry point: configuration comes from the environment.
 //   TLS_CERT_FILE / TLS_KEY_FILE  serving certificate (default /etc/webhook/tls/tls.crt, tls.key)
 //   PORT                          default 8443
-//   ALLOWED_CALLERS               comma-separated namespace:name service accounts; empty = any verified caller
 //   REQUIRED_LABEL                label every Deployment must carry (default team)
-//   APISERVER_TOKEN_AUDIENCE, APISERVER_TOKEN_ISSUER, …  read by @apiserver-token/express itself
+//   APISERVER_TOKEN_AUDIENCE, APISERVER_TOKEN_ISSUER, APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS, …
+//                                 read by @apiserver-token/express itself
 import { startServer } from './webhook.mjs';
 
 const env = process.env;
-const list = (value) =>
-  (value ?? '')
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean);
-
 const webhook = await startServer({
   tls: {
     certFile: env.TLS_CERT_FILE ?? '/etc/webhook/tls/tls.crt',
     keyFile: env.TLS_KEY_FILE ?? '/etc/webhook/tls/tls.key',
   },
   port: Number(env.PORT ?? 8443),
-  allowedCallers: list(env.ALLOWED_CALLERS),
   requiredLabel: env.REQUIRED_LABEL || 'team',
 });
 process.stdout.write(`${JSON.stringify({ event: 'listening', port: webhook.port })}\n`);

@@ -5,10 +5,12 @@ import type { Express } from 'express';
 
 /** Options of {@link createApp}. */
 export interface WebhookOptions {
-  /** Options of verifyApiserverToken(); each can also come from an APISERVER_TOKEN_* variable. Default `{}` with `respond: 'admission-review'`. */
+  /**
+   * Options of verifyApiserverToken(); each can also come from an APISERVER_TOKEN_* variable.
+   * Restrict callers with `policy.serviceAccounts` (`namespace:name`) or
+   * `APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS`. Default `{}` with `respond: 'admission-review'`.
+   */
   auth?: ExpressVerifyApiserverTokenOptions;
-  /** Service accounts (`namespace:name`) allowed to call; empty allows any verified caller. Default `[]`. */
-  allowedCallers?: string[];
   /** Label every Deployment must carry. Default `'team'`. */
   requiredLabel?: string;
   /** Largest AdmissionReview accepted. Default `'3mb'`. */

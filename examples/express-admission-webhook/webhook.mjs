@@ -10,7 +10,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { ForbiddenIdentityError } from '@apiserver-token/core';
 import { verifyApiserverToken } from '@apiserver-token/express';
 import express from 'express';
 
@@ -18,9 +17,9 @@ import express from 'express';
  * @typedef {object} WebhookOptions
  * @property {import('@apiserver-token/express').ExpressVerifyApiserverTokenOptions} [auth]
  *   Options of verifyApiserverToken() (audience, issuer, jwks, …). Each can also come from an
- *   APISERVER_TOKEN_* variable. Default: `{}` plus `respond: 'admission-review'`.
- * @property {string[]} [allowedCallers] Service accounts (`namespace:name`) allowed to call; empty
- *   allows any identity the verifier accepts. Default: `[]`.
+ *   APISERVER_TOKEN_* variable. Restrict who may call with `auth.policy.serviceAccounts`
+ *   (`namespace:name`) or `APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS`. Default: `{}` plus
+ *   `respond: 'admission-review'`.
  * @property {string} [requiredLabel] Label every Deployment must carry. Default: `'team'`.
  * @property {string} [bodyLimit] Largest AdmissionReview accepted. Default: `'3mb'` (kube-apiserver's own request limit).
  * @property {boolean | import('@apiserver-token/core').AdmissionOptions} [admission] KEP-6060
@@ -39,28 +38,15 @@ const logJsonLine = (event) =>
  * @param {WebhookOptions} [options]
  */
 export function createApp(options = {}) {
-  const {
-    auth = {},
-    allowedCallers = [],
-    requiredLabel = 'team',
-    bodyLimit = '3mb',
-    admission,
-    log = logJsonLine,
-  } = options;
+  const { auth = {}, requiredLabel = 'team', bodyLimit = '3mb', admission, log = logJsonLine } = options;
 
   const guard = verifyApiserverToken({
-    // A denial AdmissionReview rather than a bare 401: with `failurePolicy: Ignore`, an HTTP error
-    // would let the object through, a denial never does.
+    // A denial AdmissionReview rather than a bare 401: should the apiserver's own token be refused
+    // (wrong audience, stale token file), the object is denied even under `failurePolicy: Ignore`,
+    // where an HTTP error would let it through. A forger calling us directly admits nothing either way.
     respond: 'admission-review',
     ...(admission !== undefined && { admission }),
     ...auth,
-    onVerified(identity) {
-      if (allowedCallers.length === 0) return;
-      const sa = identity.serviceAccount;
-      if (sa === undefined || !allowedCallers.includes(`${sa.namespace}:${sa.name}`)) {
-        throw new ForbiddenIdentityError(`caller ${identity.username} is not in allowedCallers`);
-      }
-    },
     onRejected(error, req) {
       // The precise reason is for our logs only; the token itself never appears anywhere.
       log({

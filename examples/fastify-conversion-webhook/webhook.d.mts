@@ -3,10 +3,12 @@ import type { FastifyInstance } from 'fastify';
 
 /** Options of {@link buildApp}. */
 export interface WebhookOptions {
-  /** Options of the plugin; each can also come from an APISERVER_TOKEN_* variable. Default `{}`. */
+  /**
+   * Options of the plugin; each can also come from an APISERVER_TOKEN_* variable. Restrict who may
+   * call with `policy.serviceAccounts` (`namespace:name`) or `APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS`.
+   * Default `{}`.
+   */
   auth?: FastifyApiserverTokenOptions;
-  /** Service accounts (`namespace:name`) allowed to call; empty allows any verified caller. Default `[]`. */
-  allowedCallers?: string[];
   /** Largest ConversionReview accepted, in bytes. Default 8 MiB. */
   bodyLimit?: number;
   /** Receives one event per request. Default: a JSON line on stdout. */

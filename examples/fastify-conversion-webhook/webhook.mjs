@@ -7,7 +7,6 @@
  * container entry point) and the tests use both.
  */
 import { readFileSync } from 'node:fs';
-import { ForbiddenIdentityError } from '@apiserver-token/core';
 import { fastifyApiserverToken } from '@apiserver-token/fastify';
 import Fastify from 'fastify';
 import { answerConversionReview, isConversionReview } from './convert.mjs';
@@ -16,9 +15,8 @@ import { answerConversionReview, isConversionReview } from './convert.mjs';
  * @typedef {object} WebhookOptions
  * @property {import('@apiserver-token/fastify').FastifyApiserverTokenOptions} [auth]
  *   Options of the plugin (audience, issuer, jwks, …). Each can also come from an
- *   APISERVER_TOKEN_* variable. Default: `{}`.
- * @property {string[]} [allowedCallers] Service accounts (`namespace:name`) allowed to call; empty
- *   allows any identity the verifier accepts. Default: `[]`.
+ *   APISERVER_TOKEN_* variable. Restrict who may call with `auth.policy.serviceAccounts`
+ *   (`namespace:name`) or `APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS`. Default: `{}`.
  * @property {number} [bodyLimit] Largest ConversionReview accepted, in bytes. Default: 8 MiB (a
  *   list conversion carries every object of the list).
  * @property {(event: Record<string, unknown>) => void} [log] Receives one event per request. Default: a JSON line on stdout.
@@ -35,7 +33,7 @@ const logJsonLine = (event) =>
  * @param {WebhookOptions} [options]
  */
 export async function buildApp(options = {}) {
-  const { auth = {}, allowedCallers = [], bodyLimit = 8 * 1024 * 1024, log = logJsonLine, https } = options;
+  const { auth = {}, bodyLimit = 8 * 1024 * 1024, log = logJsonLine, https } = options;
   const app = Fastify({
     bodyLimit,
     ...(https === undefined ? {} : { https: { cert: https.cert, key: https.key, minVersion: 'TLSv1.2' } }),
@@ -47,13 +45,6 @@ export async function buildApp(options = {}) {
   await app.register(async (scope) => {
     await scope.register(fastifyApiserverToken, {
       ...auth,
-      onVerified(identity) {
-        if (allowedCallers.length === 0) return;
-        const sa = identity.serviceAccount;
-        if (sa === undefined || !allowedCallers.includes(`${sa.namespace}:${sa.name}`)) {
-          throw new ForbiddenIdentityError(`caller ${identity.username} is not in allowedCallers`);
-        }
-      },
       onRejected(error, request) {
         // The precise reason is for our logs only; the token itself never appears anywhere.
         log({

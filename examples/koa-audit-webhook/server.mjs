@@ -1,8 +1,8 @@
 // Container entry point: configuration comes from the environment.
 //   TLS_CERT_FILE / TLS_KEY_FILE  serving certificate (default /etc/webhook/tls/tls.crt, tls.key)
 //   PORT                          default 8443
-//   ALLOWED_CALLERS               comma-separated namespace:name service accounts; empty = any verified caller
-//   APISERVER_TOKEN_AUDIENCE, APISERVER_TOKEN_ISSUER, …  read by @apiserver-token/koa itself
+//   APISERVER_TOKEN_AUDIENCE, APISERVER_TOKEN_ISSUER, APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS, …
+//                                 read by @apiserver-token/koa itself
 import { startServer } from './webhook.mjs';
 
 const env = process.env;
@@ -12,10 +12,6 @@ const webhook = await startServer({
     keyFile: env.TLS_KEY_FILE ?? '/etc/webhook/tls/tls.key',
   },
   port: Number(env.PORT ?? 8443),
-  allowedCallers: (env.ALLOWED_CALLERS ?? '')
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean),
 });
 process.stdout.write(`${JSON.stringify({ event: 'listening', port: webhook.port })}\n`);
 

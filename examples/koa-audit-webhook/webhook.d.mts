@@ -5,10 +5,12 @@ import type Koa from 'koa';
 
 /** Options of {@link createApp}. */
 export interface WebhookOptions {
-  /** Options of verifyApiserverToken(); each can also come from an APISERVER_TOKEN_* variable. Default `{}`. */
+  /**
+   * Options of verifyApiserverToken(); each can also come from an APISERVER_TOKEN_* variable.
+   * Restrict who may send events with `policy.serviceAccounts` (`namespace:name`) or
+   * `APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS`. Default `{}`.
+   */
   auth?: KoaVerifyApiserverTokenOptions;
-  /** Service accounts (`namespace:name`) allowed to send events; empty allows any verified caller. Default `[]`. */
-  allowedCallers?: string[];
   /** Path of the audit endpoint. Default `'/audit'`. */
   path?: string;
   /** Largest EventList accepted. Default `'16mb'`. */

@@ -9,7 +9,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { ForbiddenIdentityError } from '@apiserver-token/core';
 import { verifyApiserverToken } from '@apiserver-token/koa';
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
@@ -18,9 +17,8 @@ import Koa from 'koa';
  * @typedef {object} WebhookOptions
  * @property {import('@apiserver-token/koa').KoaVerifyApiserverTokenOptions} [auth]
  *   Options of verifyApiserverToken() (audience, issuer, jwks, …). Each can also come from an
- *   APISERVER_TOKEN_* variable. Default: `{}`.
- * @property {string[]} [allowedCallers] Service accounts (`namespace:name`) allowed to send events;
- *   empty allows any identity the verifier accepts. Default: `[]`.
+ *   APISERVER_TOKEN_* variable. Restrict who may send events with `auth.policy.serviceAccounts`
+ *   (`namespace:name`) or `APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS`. Default: `{}`.
  * @property {string} [path] Path the audit webhook kubeconfig's `server` URL points at. Default: `'/audit'`.
  * @property {string} [bodyLimit] Largest EventList accepted. Default: `'16mb'` (a batch of 400
  *   events at the RequestResponse level can be several megabytes).
@@ -37,17 +35,10 @@ const logJsonLine = (record) =>
  * @param {WebhookOptions} [options]
  */
 export function createApp(options = {}) {
-  const { auth = {}, allowedCallers = [], path = '/audit', bodyLimit = '16mb', log = logJsonLine } = options;
+  const { auth = {}, path = '/audit', bodyLimit = '16mb', log = logJsonLine } = options;
 
   const guard = verifyApiserverToken({
     ...auth,
-    onVerified(identity) {
-      if (allowedCallers.length === 0) return;
-      const sa = identity.serviceAccount;
-      if (sa === undefined || !allowedCallers.includes(`${sa.namespace}:${sa.name}`)) {
-        throw new ForbiddenIdentityError(`caller ${identity.username} is not in allowedCallers`);
-      }
-    },
     onRejected(error, ctx) {
       // The precise reason is for our logs only; the token itself never appears anywhere.
       log({

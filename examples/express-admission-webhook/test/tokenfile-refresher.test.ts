@@ -95,8 +95,14 @@ describe('deploy/60-tokenfile-refresher.yaml', () => {
       tls,
       host: '127.0.0.1',
       port: 0,
-      auth: { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: {} },
-      allowedCallers: ['kube-system:apiserver-webhook-caller'],
+      auth: {
+        audience: AUDIENCE,
+        issuer: api.issuer,
+        jwks: { ca: api.ca },
+        inCluster: false,
+        env: {},
+        policy: { serviceAccounts: ['kube-system:apiserver-webhook-caller'] },
+      },
       log: () => {},
     });
     try {

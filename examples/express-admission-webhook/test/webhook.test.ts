@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type IssuedCertificate, startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { deploymentReview, sendAdmissionReview } from '../send-review.mjs';
 import { startServer } from '../webhook.mjs';
 
@@ -14,6 +15,31 @@ const recorded = JSON.parse(
     'utf8',
   ),
 ) as { headers: { authorization: string }; body: { request: { uid: string } } };
+
+/**
+ * The APISERVER_TOKEN_* variables deploy/40-deployment.yaml gives the container: the test's guard
+ * reads its audience and its allowed service accounts from them, as server.mjs would.
+ */
+function deploymentEnv(): Record<string, string> {
+  const text = readFileSync(new URL('../deploy/40-deployment.yaml', import.meta.url), 'utf8');
+  const deployment = parseAllDocuments(text)
+    .map(
+      (document) =>
+        document.toJS() as {
+          kind?: string;
+          spec?: {
+            template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } };
+          };
+        },
+    )
+    .find((object) => object.kind === 'Deployment');
+  const variables = deployment!.spec!.template.spec.containers[0]!.env;
+  return Object.fromEntries(
+    variables
+      .filter(({ name }) => name.startsWith('APISERVER_TOKEN_'))
+      .map(({ name, value }) => [name, value]),
+  );
+}
 
 type Webhook = Awaited<ReturnType<typeof startServer>>;
 type Event = Record<string, unknown>;
@@ -30,8 +56,7 @@ beforeAll(async () => {
     tls,
     host: '127.0.0.1',
     port: 0,
-    auth: { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: {} },
-    allowedCallers: [`${CALLER.namespace}:${CALLER.serviceAccount}`],
+    auth: { issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: deploymentEnv() },
     log: (event: Event) => events.push(event),
   });
 });
@@ -49,6 +74,13 @@ const genuine = (extra: Parameters<TestApiserver['mintToken']>[0] = {}) =>
   api.mintToken({ ...CALLER, audiences: [AUDIENCE], ...extra });
 
 describe('express-admission-webhook over HTTPS', () => {
+  it("restricts callers with the library's policy, from the Deployment's variables", () => {
+    expect(deploymentEnv()).toEqual({
+      APISERVER_TOKEN_AUDIENCE: AUDIENCE,
+      APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS: `${CALLER.namespace}:${CALLER.serviceAccount}`,
+    });
+  });
+
   it('allows a labelled Deployment from the apiserver and logs the caller, not the token', async () => {
     const token = await genuine();
     const res = await send(token, deploymentReview({ uid: 'uid-ok', labels: { team: 'web' } }));
@@ -151,6 +183,19 @@ describe('express-admission-webhook over HTTPS', () => {
       }
     },
   );
+
+  it('refuses a genuine token of a service account outside APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS by policy.serviceAccounts', async () => {
+    const token = await api.mintToken({ namespace: 'default', serviceAccount: 'app', audiences: [AUDIENCE] });
+    const res = await send(token, deploymentReview({ uid: 'uid-other-sa', labels: { team: 'web' } }));
+    expect(res.body.response).toMatchObject({ uid: 'uid-other-sa', allowed: false, status: { code: 403 } });
+    expect(res.logged).toEqual([
+      expect.objectContaining({
+        event: 'rejected',
+        code: 'forbidden',
+        reason: expect.stringContaining('policy.serviceAccounts'),
+      }),
+    ]);
+  });
 
   it('answers a non-AdmissionReview with a plain 401 when unauthenticated and 400 when authenticated', async () => {
     expect((await send(undefined, { hello: 'world' })).status).toBe(401);

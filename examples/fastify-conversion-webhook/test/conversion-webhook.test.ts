@@ -26,8 +26,14 @@ beforeAll(async () => {
     tls,
     host: '127.0.0.1',
     port: 0,
-    auth: { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: {} },
-    allowedCallers: [`${CALLER.namespace}:${CALLER.serviceAccount}`],
+    auth: {
+      audience: AUDIENCE,
+      issuer: api.issuer,
+      jwks: { ca: api.ca },
+      inCluster: false,
+      env: {},
+      policy: { serviceAccounts: [`${CALLER.namespace}:${CALLER.serviceAccount}`] },
+    },
     log: (event) => events.push(event),
   });
 });
@@ -179,6 +185,11 @@ describe('fastify-conversion-webhook over HTTPS', () => {
     const res = await post(body, await genuine({ serviceAccount: 'someone-else' }));
     expect(res.status).toBe(403);
     expect(res.json).toMatchObject({ error: 'forbidden' });
+    expect(events.at(-1)).toMatchObject({
+      event: 'rejected',
+      code: 'forbidden',
+      reason: expect.stringContaining('policy.serviceAccounts'),
+    });
   });
 
   it('answers 400 to a verified caller whose body is not a ConversionReview', async () => {

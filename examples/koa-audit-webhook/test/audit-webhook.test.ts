@@ -21,8 +21,14 @@ beforeAll(async () => {
     tls,
     host: '127.0.0.1',
     port: 0,
-    auth: { audience: AUDIENCE, issuer: api.issuer, jwks: { ca: api.ca }, inCluster: false, env: {} },
-    allowedCallers: [`${CALLER.namespace}:${CALLER.serviceAccount}`],
+    auth: {
+      audience: AUDIENCE,
+      issuer: api.issuer,
+      jwks: { ca: api.ca },
+      inCluster: false,
+      // The variable server.mjs leaves to the library, as the README's configuration table sets it.
+      env: { APISERVER_TOKEN_ALLOWED_SERVICE_ACCOUNTS: `${CALLER.namespace}:${CALLER.serviceAccount}` },
+    },
     log: (record) => logged.push(record),
   });
 });
@@ -155,7 +161,13 @@ describe('koa-audit-webhook over HTTPS', () => {
     const token = await genuine({ serviceAccount: 'someone-else' });
     const res = await send(eventList(auditEvent('x', 'get', 'y')), token);
     expect(res.status).toBe(403);
-    expect(res.logged).toEqual([expect.objectContaining({ event: 'rejected', code: 'forbidden' })]);
+    expect(res.logged).toEqual([
+      expect.objectContaining({
+        event: 'rejected',
+        code: 'forbidden',
+        reason: expect.stringContaining('policy.serviceAccounts'),
+      }),
+    ]);
   });
 
   it('answers 400 to a verified caller whose body is not an audit.k8s.io/v1 EventList', async () => {
