@@ -80,9 +80,10 @@ export class ApiserverTokenGuard implements CanActivate {
       { headers, rawHeaders, socket, body: req.body, stream },
       context,
     );
-    if (outcome.ok) {
+    // Observe mode (enforce: false): a refused request goes on too, without an identity.
+    if (outcome.ok || outcome.observed === true) {
       if (outcome.body !== undefined) req.body = outcome.body;
-      req.apiserver = outcome.identity;
+      req.apiserver = outcome.ok ? outcome.identity : undefined;
       return true;
     }
     // Express and Fastify replies both have header(); the exception filter keeps what is set here.
