@@ -55,7 +55,8 @@ import { createServer, type IncomingMessage } from 'node:http';
 ${EXACT}
 const guard = createApiserverTokenGuard({ audience: 'https://a.example/validate' });
 createServer(async (req, res) => {
-  const identity: ApiserverIdentity | undefined = await guard(req, res);
+  // undefined: refused and answered; null: observe mode let a refused request go on.
+  const identity: ApiserverIdentity | null | undefined = await guard(req, res);
   return identity?.username;
 });
 const middleware = verifyApiserverToken({ errors: 'next' });

@@ -1,9 +1,9 @@
 import type { KeySetHealth } from '../contracts/verifier.js';
 import type { Diagnostics } from '../diagnostics/diagnostics.js';
-import { diagnoseKeyFetch } from '../diagnostics/key-diagnosis.js';
 import { IssuerUnavailableError } from '../errors.js';
 import { describeValue } from '../jwt/decode.js';
 import type { Logger } from '../logger.js';
+import { diagnoseKeyFetch } from './fetch-diagnosis.js';
 import { FetchError, type FetchSettings, type JsonFetcher } from './fetch-json.js';
 import { type ImportedKey, importKeySet, type SkippedKey } from './import-jwk.js';
 import { reportSkippedKeys } from './report-skipped.js';

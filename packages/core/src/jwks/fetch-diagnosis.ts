@@ -1,5 +1,5 @@
-import type { FetchError } from '../jwks/fetch-json.js';
-import type { Diagnostic } from './diagnostics.js';
+import type { Diagnostic } from '../diagnostics/diagnostics.js';
+import type { FetchError } from './fetch-json.js';
 
 const UNTRUSTED = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
