@@ -55,15 +55,48 @@ describe('options are validated at construction, naming the field', () => {
     ['HS256', { ...base, algorithms: ['RS256', 'HS256'] }, 'algorithms', /never accepted/],
     ['EdDSA', { ...base, algorithms: ['EdDSA'] }, 'algorithms', /not supported/],
     ['no algorithm', { ...base, algorithms: [] }, 'algorithms', /non-empty/],
-    ['negative clockTolerance', { ...base, clockTolerance: -1 }, 'clockTolerance', /between 0 and 3600/],
-    ['tiny maxTokenBytes', { ...base, maxTokenBytes: 10 }, 'maxTokenBytes', /between 64/],
-    ['negative cache.max', { ...base, cache: { max: -1 } }, 'cache.max', /between 0/],
+    [
+      'negative clockTolerance',
+      { ...base, clockTolerance: -1 },
+      'clockTolerance',
+      /must be a number of seconds from 0 to 3600 \(option `clockTolerance` or APISERVER_TOKEN_CLOCK_TOLERANCE\), got -1$/,
+    ],
+    [
+      'tiny maxTokenBytes',
+      { ...base, maxTokenBytes: 10 },
+      'maxTokenBytes',
+      /must be a whole number of bytes from 64 to 1048576 \(option `maxTokenBytes` or APISERVER_TOKEN_MAX_TOKEN_BYTES\)/,
+    ],
+    [
+      'negative cache.max',
+      { ...base, cache: { max: -1 } },
+      'cache.max',
+      /must be a whole number of entries from 0 to 10000000 \(option `cache.max` or APISERVER_TOKEN_CACHE_MAX\), got -1$/,
+    ],
+    [
+      'negative cache.ttl',
+      { ...base, cache: { ttl: -5 } },
+      'cache.ttl',
+      /must be a non-negative number of seconds \(option `cache.ttl` or APISERVER_TOKEN_CACHE_TTL\), got -5$/,
+    ],
+    [
+      'cache.ttl not a number',
+      { ...base, cache: { ttl: '5m' } },
+      'cache.ttl',
+      /must be a non-negative number of seconds \(option `cache.ttl` or APISERVER_TOKEN_CACHE_TTL\), got "5m"$/,
+    ],
+    [
+      'negative cache.failureTtl',
+      { ...base, cache: { failureTtl: -1 } },
+      'cache.failureTtl',
+      /must be a non-negative number of seconds, got -1$/,
+    ],
     ['unknown cache option', { ...base, cache: { ttls: 1 } }, 'cache.ttls', /unknown option/],
     [
       'jwks.timeout 0',
       { ...base, jwks: { uri: 'https://a.example/jwks', timeout: 0 } },
       'jwks.timeout',
-      /between 1/,
+      /must be a number of milliseconds from 1 to 120000, got 0$/,
     ],
     ['jwks.uri over http', { ...base, jwks: { uri: 'http://a.example/jwks' } }, 'jwks.uri', /https/],
     ['jwks.uri not a URL', { ...base, jwks: { uri: 'jwks.json' } }, 'jwks.uri', /absolute URL/],
@@ -133,6 +166,8 @@ describe('options are validated at construction, naming the field', () => {
       expect(error.field).toBe(field);
       expect(error.message).toContain(`\`${field}\``);
       expect(error.message).toMatch(message);
+      // Numeric limits are said in words, never as "between 0 and Infinity".
+      expect(error.message).not.toMatch(/Infinity|between/);
     });
   }
 });
@@ -164,8 +199,11 @@ describe('APISERVER_TOKEN_* environment variables', () => {
     await expect(v.verifyToken(mint({ audiences: ['b'], lifetime: 600 }))).resolves.toMatchObject({
       audiences: ['b'],
     });
-    // Tolerance 0 from the environment: expired 30 s ago is refused.
-    await expect(v.verifyToken(mint({ lifetime: 60 }))).rejects.toMatchObject({ code: 'expired' });
+    // Tolerance 0 from the environment: expired 30 s ago is refused, said as a date and a duration.
+    await expect(v.verifyToken(mint({ lifetime: 60 }))).rejects.toMatchObject({
+      code: 'expired',
+      message: 'the token expired at 2026-11-23T16:35:00Z, 30s ago',
+    });
     await expect(v.verifyToken('x'.repeat(3000))).rejects.toMatchObject({ code: 'token_too_large' });
   });
 

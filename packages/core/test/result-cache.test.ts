@@ -238,7 +238,9 @@ describe('logger', () => {
       fingerprint: tokenFingerprint(tokens[1] as string),
       status: 401,
     });
-    expect(String(rejections[2]?.object.reason)).toMatch(/expired at \d+/);
+    expect(String(rejections[2]?.object.reason)).toMatch(
+      /expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, (\d+[dhm])*\d+s ago/,
+    );
     // The caller only ever sees the generic description.
     const error = outcomes[1] as unknown as { description: string; toJSON(): unknown; message: string };
     expect(error.description).toBe('the bearer token is missing or invalid');

@@ -93,17 +93,37 @@ function stringList(value: unknown, field: string): string[] | undefined {
   return list as string[];
 }
 
+/**
+ * A numeric option. The message names what is wanted in words — "a non-negative number of
+ * seconds", "from 64 to 1048576 bytes", never "between 0 and Infinity" — and the variable that
+ * also sets it, since the value may have come from there.
+ */
 function number(
   value: unknown,
   field: string,
   fallback: number,
-  { min = 0, integer = false, max = Infinity } = {},
+  {
+    min = 0,
+    integer = false,
+    max = Number.POSITIVE_INFINITY,
+    unit = 'seconds',
+    variable,
+  }: { min?: number; integer?: boolean; max?: number; unit?: string; variable?: string } = {},
 ): number {
   if (value === undefined) return fallback;
+  const also = variable === undefined ? '' : ` (option \`${field}\` or ${ENV_PREFIX}${variable})`;
+  const kind = integer ? 'a whole number' : 'a number';
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    return fail(field, `must be a finite number between ${min} and ${max}, got ${JSON.stringify(value)}`);
+    const wanted =
+      max === Number.POSITIVE_INFINITY
+        ? min === 0
+          ? `must be ${integer ? 'a non-negative whole number' : 'a non-negative number'} of ${unit}`
+          : `must be ${kind} of ${unit}, at least ${min}`
+        : `must be ${kind} of ${unit} from ${min} to ${max}`;
+    return fail(field, `${wanted}${also}, got ${JSON.stringify(value)}`);
   }
-  if (integer && !Number.isInteger(value)) return fail(field, `must be an integer, got ${value}`);
+  if (integer && !Number.isInteger(value))
+    return fail(field, `must be a whole number of ${unit}${also}, got ${value}`);
   return value;
 }
 
@@ -232,8 +252,13 @@ function keySource(jwks: JwksOptions, field: string, fallbackDiscovery: URL | un
     jwksUri,
     allowCrossOriginJwksUri: boolean(jwks.allowCrossOriginJwksUri, `${field}.allowCrossOriginJwksUri`, false),
     fetch: {
-      timeout: number(jwks.timeout, `${field}.timeout`, 5000, { min: 1, max: 120_000 }),
+      timeout: number(jwks.timeout, `${field}.timeout`, 5000, {
+        min: 1,
+        max: 120_000,
+        unit: 'milliseconds',
+      }),
       maxBytes: number(jwks.maxBytes, `${field}.maxBytes`, 1_048_576, {
+        unit: 'bytes',
         min: 1,
         integer: true,
         max: 64 * 1_048_576,
@@ -326,13 +351,15 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     options.clockTolerance ?? envNumber(env, 'CLOCK_TOLERANCE'),
     'clockTolerance',
     60,
-    { max: 3600 },
+    { max: 3600, variable: 'CLOCK_TOLERANCE' },
   );
   const maxTokenBytes = number(
     options.maxTokenBytes ?? envNumber(env, 'MAX_TOKEN_BYTES'),
     'maxTokenBytes',
     16_384,
     {
+      unit: 'bytes',
+      variable: 'MAX_TOKEN_BYTES',
       min: 64,
       integer: true,
       max: 1_048_576,
@@ -346,10 +373,14 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   assertKnownKeys(options.cache ?? {}, ['max', 'ttl', 'failureTtl'], 'cache');
   const cache = {
     max: number(options.cache?.max ?? envNumber(env, 'CACHE_MAX'), 'cache.max', 10_000, {
+      unit: 'entries',
+      variable: 'CACHE_MAX',
       integer: true,
       max: 10_000_000,
     }),
-    ttlMs: number(options.cache?.ttl ?? envNumber(env, 'CACHE_TTL'), 'cache.ttl', 300) * 1000,
+    ttlMs:
+      number(options.cache?.ttl ?? envNumber(env, 'CACHE_TTL'), 'cache.ttl', 300, { variable: 'CACHE_TTL' }) *
+      1000,
     failureTtlMs: number(options.cache?.failureTtl, 'cache.failureTtl', 0) * 1000,
   };
 

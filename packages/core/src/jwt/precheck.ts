@@ -5,6 +5,7 @@ import {
   TokenExpiredError,
   UnknownIssuerError,
 } from '../errors.js';
+import { dateText, durationText } from '../lib/time-text.js';
 import { type DecodedJwt, decodeJwt, describeValue } from './decode.js';
 
 /** The issuer of legacy secret-based service-account tokens. */
@@ -100,7 +101,9 @@ export function precheckAudienceAndExpiry(
   if (typeof exp !== 'number' || !Number.isFinite(exp))
     throw new MalformedTokenError('`exp` is missing or not a number');
   if (exp + settings.clockTolerance < nowSeconds) {
-    throw new TokenExpiredError(`the token expired at ${exp}, ${Math.round(nowSeconds - exp)} s ago`);
+    throw new TokenExpiredError(
+      `the token expired at ${dateText(exp)}, ${durationText(nowSeconds - exp)} ago`,
+    );
   }
   return prechecked(decoded, issuer, audiences, false);
 }

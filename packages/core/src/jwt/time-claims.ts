@@ -4,6 +4,7 @@ import {
   TokenExpiredError,
   TokenNotYetValidError,
 } from '../errors.js';
+import { dateText, durationText } from '../lib/time-text.js';
 
 function numericDate(claims: Record<string, unknown>, name: 'exp' | 'nbf' | 'iat'): number | undefined {
   const value = claims[name];
@@ -29,16 +30,18 @@ export function checkTimeClaims(
   if (exp === undefined) {
     if (requireExp) throw new MalformedTokenError('`exp` is missing');
   } else if (exp + leewaySeconds < nowSeconds) {
-    throw new TokenExpiredError(`the token expired at ${exp}, ${Math.round(nowSeconds - exp)} s ago`);
+    throw new TokenExpiredError(
+      `the token expired at ${dateText(exp)}, ${durationText(nowSeconds - exp)} ago`,
+    );
   }
   if (nbf !== undefined && nbf - leewaySeconds > nowSeconds) {
     throw new TokenNotYetValidError(
-      `the token is not valid before ${nbf}, ${Math.round(nbf - nowSeconds)} s from now`,
+      `the token is not valid before ${dateText(nbf)}, ${durationText(nbf - nowSeconds)} from now`,
     );
   }
   if (iat !== undefined && iat - leewaySeconds > nowSeconds) {
     throw new IssuedInFutureError(
-      `the token is issued at ${iat}, ${Math.round(iat - nowSeconds)} s from now`,
+      `the token is issued at ${dateText(iat)}, ${durationText(iat - nowSeconds)} from now`,
     );
   }
 }
