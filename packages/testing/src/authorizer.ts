@@ -1,3 +1,4 @@
+import { type BootstrapBinding, bootstrapAllows, isSuperuser } from './auth/bootstrap-policy.js';
 import type { AccessAttributes, AccessDecision, AccessRule, Authorizer } from './types.js';
 
 function list(value: string | string[] | undefined): string[] | undefined {
@@ -58,11 +59,39 @@ export function ruleMatches(rule: AccessRule, a: AccessAttributes): boolean {
   );
 }
 
-/** The kit's SubjectAccessReview authorizer: a custom function, or deny rules then allow rules. */
+/** RBAC's name for a subject in its reasons: `ServiceAccount "<name>/<ns>"`, `User "x"`, `Group "g"`. */
+function subjectOf(rule: AccessRule, a: AccessAttributes): string {
+  if (rule.user !== undefined && (rule.user === a.user || rule.user === '*')) {
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(a.user);
+    return sa ? `ServiceAccount "${sa[2]}/${sa[1]}"` : `User ${JSON.stringify(a.user)}`;
+  }
+  const group = rule.group === '*' ? (a.groups[0] ?? '*') : (rule.group ?? '');
+  return `Group ${JSON.stringify(group)}`;
+}
+
+/** The reason RBAC gives for an allow, with the kit's rule standing for a (Cluster)RoleBinding. */
+function rbacReason(rule: AccessRule, index: number, a: AccessAttributes): string {
+  const name = rule.binding ?? `apiserver-token-testing:allow-${index}`;
+  const namespaced = rule.namespace !== undefined && rule.namespace !== '*' && rule.path === undefined;
+  return namespaced
+    ? `RBAC: allowed by RoleBinding "${name}/${rule.namespace}" of Role "${name}" to ${subjectOf(rule, a)}`
+    : `RBAC: allowed by ClusterRoleBinding "${name}" of ClusterRole "${name}" to ${subjectOf(rule, a)}`;
+}
+
+/**
+ * The kit's SubjectAccessReview authorizer: a custom function; else system:masters (allowed, no
+ * reason, as the privileged-group authorizer), deny rules, the bootstrap policy for non-resource
+ * paths, then allow rules with RBAC-worded reasons. No match: `{allowed: false}` and no reason.
+ */
 export class RuleAuthorizer {
   #allow: AccessRule[] = [];
   #deny: AccessRule[] = [];
   #custom: Authorizer | undefined;
+  readonly #bootstrap: readonly BootstrapBinding[];
+
+  constructor(bootstrap: readonly BootstrapBinding[] = []) {
+    this.#bootstrap = bootstrap;
+  }
 
   allow(rule: AccessRule): void {
     this.#allow.push(validateRule(rule, 'allow'));
@@ -93,11 +122,23 @@ export class RuleAuthorizer {
         return { allowed: false, evaluationError: error instanceof Error ? error.message : String(error) };
       }
     }
+    if (isSuperuser(attributes.groups)) return { allowed: true };
     const denyIndex = this.#deny.findIndex((rule) => ruleMatches(rule, attributes));
     if (denyIndex >= 0)
       return { allowed: false, denied: true, reason: `denied by test rule deny[${denyIndex}]` };
+    if (attributes.nonResource) {
+      const { verb, path } = attributes.nonResource;
+      const hit = bootstrapAllows(this.#bootstrap, attributes.groups, verb, path);
+      if (hit) {
+        return {
+          allowed: true,
+          reason: `RBAC: allowed by ClusterRoleBinding "${hit.binding.name}" of ClusterRole "${hit.binding.name}" to Group "${hit.group}"`,
+        };
+      }
+    }
     const allowIndex = this.#allow.findIndex((rule) => ruleMatches(rule, attributes));
-    if (allowIndex >= 0) return { allowed: true, reason: `allowed by test rule allow[${allowIndex}]` };
+    if (allowIndex >= 0)
+      return { allowed: true, reason: rbacReason(this.#allow[allowIndex]!, allowIndex, attributes) };
     return { allowed: false };
   }
 }

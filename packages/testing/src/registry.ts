@@ -12,6 +12,16 @@ export interface StoredObject {
   deletionTimestamp?: number;
   /** A legacy service-account token Secret's `data.token`. */
   token?: string;
+  /** A Pod's `spec.serviceAccountName`. */
+  serviceAccountName?: string;
+  /** A Pod's `spec.nodeName`. */
+  nodeName?: string;
+}
+
+/** Fields of a Pod the kit keeps. */
+export interface PodSpecFields {
+  serviceAccountName?: string;
+  nodeName?: string;
 }
 
 const NAMESPACED: ReadonlySet<ObjectKind> = new Set(['ServiceAccount', 'Pod', 'Secret']);
@@ -33,13 +43,26 @@ export class ObjectRegistry {
   }
 
   /** The object, created with a random UID if it does not exist. */
-  ensure(kind: ObjectKind, namespace: string, name: string): StoredObject {
-    return this.get(kind, namespace, name) ?? this.create(kind, namespace, name);
+  ensure(kind: ObjectKind, namespace: string, name: string, pod: PodSpecFields = {}): StoredObject {
+    return this.get(kind, namespace, name) ?? this.create(kind, namespace, name, undefined, pod);
   }
 
   /** Creates (or re-creates, with a new UID unless one is given) an object. */
-  create(kind: ObjectKind, namespace: string, name: string, uid: string = newUid()): StoredObject {
-    const object: StoredObject = { kind, namespace: isNamespaced(kind) ? namespace : '', name, uid };
+  create(
+    kind: ObjectKind,
+    namespace: string,
+    name: string,
+    uid: string = newUid(),
+    pod: PodSpecFields = {},
+  ): StoredObject {
+    const object: StoredObject = {
+      kind,
+      namespace: isNamespaced(kind) ? namespace : '',
+      name,
+      uid,
+      ...(kind === 'Pod' && pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : {}),
+      ...(kind === 'Pod' && pod.nodeName ? { nodeName: pod.nodeName } : {}),
+    };
     this.#objects.set(ObjectRegistry.key(kind, namespace, name), object);
     return object;
   }

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bootstrapBindings } from './auth/bootstrap-policy.js';
 import { TokenAuthenticator, type TokenAuthResult } from './auth/token-authenticator.js';
 import { UserDirectory } from './auth/users.js';
 import { RuleAuthorizer } from './authorizer.js';
@@ -13,6 +14,7 @@ import { Minter } from './jwt/minter.js';
 import { isSigningAlgorithm } from './keys/algorithms.js';
 import { KeySet } from './keys/key-set.js';
 import { renderKubeconfig } from './kubeconfig.js';
+import { forgetOnExit, removeOnExit } from './lib/exit-cleanup.js';
 import { newStaticToken } from './lib/ids.js';
 import { ObjectRegistry } from './registry.js';
 import { ReviewCache } from './reviews/review-cache.js';
@@ -42,6 +44,14 @@ import type {
   TestApiserverOptions,
   TestUser,
 } from './types.js';
+import {
+  isKubernetesVersion,
+  KUBERNETES_VERSIONS,
+  type KubernetesVersion,
+  NEWEST_VERSION,
+  traitsOf,
+  type VersionTraits,
+} from './version.js';
 import { type CallWebhookOptions, callWebhook, type WebhookResponse } from './webhook-call.js';
 
 const OBJECT_KINDS: readonly ObjectKind[] = [
@@ -53,6 +63,7 @@ const OBJECT_KINDS: readonly ObjectKind[] = [
   'MutatingWebhookConfiguration',
 ];
 const MAX_RECORDED = 1000;
+const DEFAULT_REVIEWER = 'system:serviceaccount:kube-system:apiserver-token-reviewer';
 
 /** The user written into a kubeconfig: a bearer token or a client certificate. */
 export interface KubeconfigUser {
@@ -108,6 +119,7 @@ interface Parts {
   recorded: RecordedRequest[];
   timers: Set<{ timer: NodeJS.Timeout; resolve: () => void }>;
   now: () => number;
+  traits: VersionTraits;
 }
 
 /**
@@ -140,8 +152,10 @@ export class TestApiserver {
   readonly kubeconfigPath: string;
   /** The reviewer user of {@link kubeconfigPath}. */
   readonly reviewer: TestUser;
-  /** Temporary directory holding the kit's files; removed by {@link close}. */
+  /** Temporary directory holding the kit's files; removed by {@link close}, or at process exit. */
   readonly tempDir: string;
+  /** The kube-apiserver version imitated (see `TestApiserverOptions.kubernetesVersion`). */
+  readonly kubernetesVersion: KubernetesVersion;
 
   readonly #p: Parts;
   readonly #minter: Minter;
@@ -163,6 +177,7 @@ export class TestApiserver {
     this.kubeconfigPath = reviewer.kubeconfigPath;
     this.reviewer = reviewer;
     this.tempDir = parts.dir;
+    this.kubernetesVersion = parts.traits.version;
     this.#minter = parts.minter;
   }
 
@@ -241,16 +256,29 @@ export class TestApiserver {
    * Creates (or re-creates) an object of the pretend cluster. Re-creating gives it a new UID, so
    * tokens bound to the old one fail TokenReview with the UID-mismatch message.
    * @param namespace ignored for cluster-scoped kinds (Node, webhook configurations): pass `''`.
+   * @param options.uid the object's UID. Default: a random UUID.
+   * @param options.serviceAccount a Pod's `spec.serviceAccountName`: TokenRequest then refuses to
+   *   bind another service account's token to it (400, as kube-apiserver). Default: unset (any).
+   * @param options.nodeName a Pod's `spec.nodeName`: tokens bound to the pod carry
+   *   `kubernetes.io.node` (1.36), `{name}` alone while that Node does not exist.
    * @returns the object's UID.
    */
   createObject(
     kind: ObjectKind,
     namespace: string,
     name: string,
-    options: { uid?: string } = {},
+    options: { uid?: string; serviceAccount?: string; nodeName?: string } = {},
   ): { uid: string } {
     this.#assertKind(kind, 'createObject');
-    return { uid: this.#p.registry.create(kind, namespace, name, options.uid).uid };
+    if ((options.serviceAccount !== undefined || options.nodeName !== undefined) && kind !== 'Pod') {
+      throw new TypeError('createObject: serviceAccount and nodeName are fields of a Pod');
+    }
+    return {
+      uid: this.#p.registry.create(kind, namespace, name, options.uid, {
+        ...(options.serviceAccount ? { serviceAccountName: options.serviceAccount } : {}),
+        ...(options.nodeName ? { nodeName: options.nodeName } : {}),
+      }).uid,
+    };
   }
 
   /**
@@ -449,7 +477,7 @@ export class TestApiserver {
     this.#p.faults.clear(target);
   }
 
-  /** Forgets cached TokenReview successes (only meaningful with `tokenReviewCache`). */
+  /** Forgets cached TokenReview successes, so that a deletion made since takes effect now. */
   clearTokenReviewCache(): void {
     this.#p.cache?.clear();
   }
@@ -478,6 +506,7 @@ export class TestApiserver {
     this.#p.server.closeAllConnections();
     await closed;
     await rm(this.#p.dir, { recursive: true, force: true });
+    forgetOnExit(this.#p.dir);
   }
 
   /** `await using api = await startTestApiserver()` closes it at the end of the scope. */
@@ -530,6 +559,8 @@ function validateOptions(o: TestApiserverOptions): void {
     fail('leewaySeconds', 'must be a number of seconds >= 0');
   if (typeof o.tokenReviewCache === 'number' && !(o.tokenReviewCache > 0))
     fail('tokenReviewCache', 'must be true, false or a TTL in seconds > 0');
+  if (o.kubernetesVersion !== undefined && !isKubernetesVersion(o.kubernetesVersion))
+    fail('kubernetesVersion', `must be one of ${KUBERNETES_VERSIONS.map((v) => `'${v}'`).join(', ')}`);
   if (o.now !== undefined && typeof o.now !== 'function')
     fail('now', 'must be a function returning milliseconds since the epoch');
 }
@@ -560,18 +591,24 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
     usage: 'server',
   });
   const dir = await mkdtemp(join(tmpdir(), 'apiserver-token-testing-'));
+  removeOnExit(dir);
   let server: Server | undefined;
   try {
     await writeFile(join(dir, 'ca.crt'), ca.pem);
     const keys = new KeySet(options.algorithms ?? ['RS256'], now);
     const registry = new ObjectRegistry();
     const users = new UserDirectory();
-    const authorizer = new RuleAuthorizer();
+    const bootstrap = bootstrapBindings(options.discovery ?? 'anonymous');
+    const authorizer = new RuleAuthorizer(bootstrap);
     const faults = new FaultTable();
     const counters = Object.fromEntries(ENDPOINTS.map((e) => [e, 0])) as Record<Endpoint, number>;
     const recorded: RecordedRequest[] = [];
     const timers: Parts['timers'] = new Set();
-    const ttl = options.tokenReviewCache === true ? 10 : options.tokenReviewCache || 0;
+    const traits = traitsOf(options.kubernetesVersion ?? NEWEST_VERSION);
+    const ttl =
+      options.tokenReviewCache === undefined || options.tokenReviewCache === true
+        ? 10
+        : options.tokenReviewCache || 0;
     const cache = ttl > 0 ? new ReviewCache(ttl, now) : undefined;
 
     // Issuer and audiences depend on the port, known only once listening; the handler reads them late.
@@ -584,6 +621,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
       apiAudiences: () => live.apiAudiences,
       now,
       leewaySeconds: options.leewaySeconds ?? 60,
+      traits,
     });
     const minter = new Minter({
       keys,
@@ -591,6 +629,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
       issuer: () => live.issuer,
       apiAudiences: () => live.apiAudiences,
       now,
+      traits,
     });
     const state = {
       minter,
@@ -604,6 +643,8 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
       get apiAudiences() {
         return live.apiAudiences;
       },
+      traits,
+      bootstrap,
       discovery: options.discovery ?? 'anonymous',
       discoveryMaxAge: options.discoveryMaxAge ?? 3600,
       anonymousAuth: options.anonymousAuth ?? true,
@@ -659,9 +700,12 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
 
     const reviewerOptions = options.reviewer ?? {};
     const reviewerUser = {
-      name: reviewerOptions.name ?? 'apiserver-token-reviewer',
+      // Like a service account bound to system:auth-delegator (so it may read discovery too).
+      name: reviewerOptions.name ?? DEFAULT_REVIEWER,
       ...(reviewerOptions.uid ? { uid: reviewerOptions.uid } : {}),
-      groups: [...(reviewerOptions.groups ?? [])],
+      groups: [
+        ...(reviewerOptions.groups ?? ['system:serviceaccounts', 'system:serviceaccounts:kube-system']),
+      ],
       token: reviewerOptions.token ?? newStaticToken(),
     };
     users.add(reviewerUser, true);
@@ -688,6 +732,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
       recorded,
       timers,
       now,
+      traits,
     };
     const kubeconfigPath = await writeKubeconfigFile(dir, url, ca.pem, {
       name: reviewerUser.name,
@@ -698,6 +743,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
   } catch (error) {
     if (server?.listening) server.close();
     await rm(dir, { recursive: true, force: true });
+    forgetOnExit(dir);
     throw error;
   }
 }

@@ -4,6 +4,9 @@
  * @packageDocumentation
  */
 import type { KeyObject } from 'node:crypto';
+import type { KubernetesVersion } from './version.js';
+
+export type { KubernetesVersion } from './version.js';
 
 /** JWS algorithms the kit can sign with. RSA keys are 2048-bit; EC keys use P-256, P-384 and P-521. */
 export type SigningAlgorithm =
@@ -52,8 +55,13 @@ export interface KubernetesStatus {
   message: string;
   /** Machine-readable reason: `Unauthorized`, `Forbidden`, `NotFound`, `BadRequest`, `Invalid`, `TooManyRequests`, … */
   reason: string;
-  /** The resource concerned, when there is one (absent on 401). */
-  details?: { group?: string; kind?: string; name?: string };
+  /** The resource concerned, when there is one (absent on 401); `causes` on 422. */
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    causes?: Array<{ reason: string; message: string; field: string }>;
+  };
   /** The HTTP status. */
   code: number;
 }
@@ -145,9 +153,11 @@ export interface TestApiserverOptions {
    */
   anonymousAuth?: boolean;
   /**
-   * Cache successful TokenReviews for 10 s, like kube-apiserver's token cache (which is why a
-   * deleted service account's token still reviews as authenticated for ~10 s). Default `false`,
-   * so that deleting an object takes effect at once. `true` means 10 s; a number sets the TTL in seconds.
+   * kube-apiserver's TokenReview success cache: a successful review (keyed by token and
+   * audiences) is answered from memory for 10 s, which is why a deleted service account's, pod's
+   * or secret's token still reviews as authenticated for ~10 s on a real cluster. Failures are
+   * not cached. Default `true` (10 s), as a real apiserver. `false` makes a deletion take effect
+   * at once (`api.clearTokenReviewCache()` does so once); a number sets the TTL in seconds.
    */
   tokenReviewCache?: boolean | number;
   /**
@@ -155,12 +165,21 @@ export interface TestApiserverOptions {
    * checks, the review cache and key retirement. Default `Date.now`.
    */
   now?: () => number;
+  /**
+   * The kube-apiserver minor version to imitate where the recorded behaviour changed: `'1.28'`
+   * (no `jti`, no pod `node` claim, `square/go-jose` error wording, every key tried whatever the
+   * `kid`, `creationTimestamp: null` in review answers) or `'1.36'` (`jti` and `credential-id`,
+   * `node` claim and extras, `go-jose/go-jose` wording, `kid` selects the key). Default `'1.36'`.
+   */
+  kubernetesVersion?: KubernetesVersion;
   /** Leeway on `exp`, `nbf` and `iat` in TokenReview, in seconds. Default 60 (as Kubernetes). */
   leewaySeconds?: number;
   /**
    * The user of the generated kubeconfig: a static-token user allowed to create TokenReviews and
    * SubjectAccessReviews (like a service account bound to `system:auth-delegator`).
-   * Default `{ name: 'apiserver-token-reviewer', groups: [] }` with a random token.
+   * Default `{ name: 'system:serviceaccount:kube-system:apiserver-token-reviewer', groups:
+   * ['system:serviceaccounts', 'system:serviceaccounts:kube-system'] }` with a random token (so
+   * that it may read discovery when `discovery: 'authenticated'`, as a service account may).
    */
   reviewer?: { name?: string; uid?: string; groups?: string[]; token?: string };
 }
@@ -180,7 +199,11 @@ export interface MintTokenOptions {
   audiences?: string | string[];
   /** `iat` and `nbf`, in seconds since the epoch. Default: now (the kit's clock). */
   issuedAt?: number;
-  /** Lifetime in seconds: `exp = iat + expiresIn`. Default 3600. */
+  /**
+   * Lifetime in seconds: `exp = iat + expiresIn`. Default 3600. A pod-bound token of 3607 s for
+   * the apiserver's own audiences (what the kubelet asks for) gets `exp` a year out and
+   * `kubernetes.io.warnafter` = `iat + 3607`, as kube-apiserver extends it.
+   */
   expiresIn?: number;
   /** `nbf`, in seconds since the epoch, when it must differ from `iat`. `null` omits the claim. */
   notBefore?: number | null;
@@ -188,13 +211,18 @@ export interface MintTokenOptions {
   boundObject?: BoundObjectRef;
   /**
    * Node claim of pod-bound tokens (Kubernetes 1.30+): `kubernetes.io.node {name, uid}`. For a Node-bound
-   * token use `boundObject` instead. `uid` defaults to the registry's node UID.
+   * token use `boundObject` instead. `uid` defaults to the registry's node UID. Default: for a Pod
+   * created with `nodeName` (see `createObject`), that node — `{name}` alone if the Node does not exist.
    */
   node?: { name: string; uid?: string };
   /** KEP-6060 attestations: `kubernetes.io.attestations`. */
   attestations?: { admissionReviewAPIGroups?: string[] };
-  /** `jti` (Kubernetes 1.29+). `true` generates a random UUID. Default: no `jti` (1.28 layout). */
-  jti?: string | true;
+  /**
+   * `jti` (Kubernetes 1.29+; TokenReview reports it as `credential-id: ["JTI=<jti>"]`). `true`
+   * generates a random UUID, `false` omits the claim. Default: a random UUID, or none when the kit
+   * imitates `kubernetesVersion: '1.28'`.
+   */
+  jti?: string | boolean;
   /** `kubernetes.io.warnafter`, in seconds since the epoch (kubelet-style tokens). Default absent. */
   warnAfter?: number;
   /** Signing algorithm. Default: the kit's first algorithm (`RS256` unless configured). */
@@ -431,6 +459,12 @@ export interface AccessRule {
   name?: string;
   /** Non-resource URL path, e.g. `/healthz` (a trailing `*` matches a prefix). */
   path?: string;
+  /**
+   * Name of the (Cluster)RoleBinding the rule stands for, quoted in the SubjectAccessReview
+   * `reason` (`RBAC: allowed by RoleBinding "<binding>/<ns>" of Role "<binding>" to …`).
+   * Default `apiserver-token-testing:allow-<index>`.
+   */
+  binding?: string;
 }
 
 /** A request the kit received, for assertions. */

@@ -7,6 +7,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApiserver, type TestApiserver } from '../src/index.js';
+import { decodeJwt } from './helpers.js';
 
 // The real @kubernetes/client-node 1.x talking to the kit over HTTPS through its kubeconfig.
 
@@ -53,6 +54,7 @@ describe('@kubernetes/client-node against the kit', () => {
       'system:authenticated',
     ]);
     expect(review.status?.user?.extra).toEqual({
+      'authentication.kubernetes.io/credential-id': [`JTI=${decodeJwt(token).claims.jti}`],
       'authentication.kubernetes.io/pod-name': ['p1'],
       'authentication.kubernetes.io/pod-uid': [api.getObject('Pod', 'demo', 'p1')!.uid],
     });
@@ -105,7 +107,8 @@ describe('@kubernetes/client-node against the kit', () => {
       });
     expect((await ask('get', 'prod')).status).toEqual({
       allowed: true,
-      reason: 'allowed by test rule allow[0]',
+      reason:
+        'RBAC: allowed by RoleBinding "apiserver-token-testing:allow-0/prod" of Role "apiserver-token-testing:allow-0" to User "alice"',
     });
     expect((await ask('delete', 'prod')).status).toEqual({ allowed: false });
     expect((await ask('get', 'dev')).status).toEqual({ allowed: false });

@@ -151,10 +151,16 @@ describe('discovery and JWKS', () => {
     await expect(startTestApiserver({ port: -1 })).rejects.toThrow(/port/);
   });
 
-  it('answers unknown paths with a 404 Status and health probes with ok', async () => {
+  it('answers unknown paths with 403 to anonymous callers and health probes with ok', async () => {
     const res = await call(api, '/api/v1/namespaces');
-    expect(res.status).toBe(404);
-    expect(res.json()).toMatchObject({ kind: 'Status', reason: 'NotFound', code: 404 });
+    expect(res.status).toBe(403);
+    expect(res.json()).toMatchObject({
+      kind: 'Status',
+      reason: 'Forbidden',
+      message:
+        'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API group "" at the cluster scope',
+      code: 403,
+    });
     expect((await call(api, '/readyz')).text).toBe('ok');
   });
 

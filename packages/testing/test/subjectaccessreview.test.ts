@@ -38,12 +38,17 @@ describe('SubjectAccessReview', () => {
     expect(res.status).toBe(201);
     const body = res.json() as Record<string, unknown>;
     expect(Object.keys(body)).toEqual(['kind', 'apiVersion', 'metadata', 'spec', 'status']);
+    // 1.36 writes no `creationTimestamp: null` any more: only the managedFields entry.
+    expect(Object.keys(body.metadata as object)).toEqual(['managedFields']);
     expect(body).toMatchObject({
       kind: 'SubjectAccessReview',
       apiVersion: 'authorization.k8s.io/v1',
-      metadata: { creationTimestamp: null },
       spec,
-      status: { allowed: true, reason: 'allowed by test rule allow[0]' },
+      status: {
+        allowed: true,
+        reason:
+          'RBAC: allowed by ClusterRoleBinding "apiserver-token-testing:allow-0" of ClusterRole "apiserver-token-testing:allow-0" to Group "system:serviceaccounts:kube-system"',
+      },
     });
     const other = await sar({ ...spec, resourceAttributes: { ...spec.resourceAttributes, verb: 'delete' } });
     expect((other.json() as { status: unknown }).status).toEqual({ allowed: false });

@@ -71,6 +71,7 @@ describe('TokenReview replays every recorded kube-apiserver review', () => {
       now: () => now,
       // The recordings include kube-apiserver's 10 s success cache (a deleted object's token still passes).
       tokenReviewCache: true,
+      kubernetesVersion: '1.28',
     });
     await api.addUser({
       name: 'admin',

@@ -4,6 +4,7 @@ import type { KeySet } from '../keys/key-set.js';
 import { aggregateMessage, goQuoteList } from '../lib/go-format.js';
 import type { ObjectRegistry, StoredObject } from '../registry.js';
 import type { ObjectKind } from '../types.js';
+import type { VersionTraits } from '../version.js';
 import { type ParsedJws, parseJws, unverifiedIssuer } from './parse-jws.js';
 import { type UserDirectory, type UserInfo, withAuthenticatedGroup } from './users.js';
 
@@ -20,6 +21,7 @@ export interface TokenAuthenticatorContext {
   apiAudiences: () => string[];
   now: () => number;
   leewaySeconds: number;
+  traits: VersionTraits;
 }
 
 type Outcome = { ok: true; user: UserInfo; audiences: string[] } | { ok: false; error?: string };
@@ -134,16 +136,28 @@ export class TokenAuthenticator {
     return { ok: true, user: validated.user, audiences: audience.audiences };
   }
 
-  /** Signature against every published key (kid ignored, as go-jose with raw keys), then claim types. */
+  /**
+   * Signature check as go-jose does it with the apiserver's keys. 1.28 (go-jose v2 with raw keys):
+   * every published key is tried, the `kid` plays no part. 1.29+ (go-jose v4 with a key set): a
+   * `kid` selects the keys carrying it (none: `invalid signature, no keys found`), no `kid` tries
+   * them all; any failure reads `error in cryptographic primitive`.
+   */
   #verify(token: string): { ok: true; claims: Record<string, unknown> } | { ok: false; error?: string } {
     const jws: ParsedJws | undefined = parseJws(token);
     if (!jws?.payload) return NO_OPINION;
+    const { jose, kidSelectsKeys } = this.#ctx.traits;
     const alg = typeof jws.header.alg === 'string' ? jws.header.alg : '';
+    let keys = this.#ctx.keys.published();
+    if (kidSelectsKeys && typeof jws.header.kid === 'string' && jws.header.kid !== '') {
+      const kid = jws.header.kid;
+      keys = keys.filter((key) => key.kid === kid);
+      if (keys.length === 0) return { ok: false, error: 'invalid signature, no keys found' };
+    }
     const errors: string[] = [];
-    for (const key of this.#ctx.keys.published()) {
+    for (const key of keys) {
       const check = checkSignature(alg, jws.signingInput, jws.signature, key.publicKey);
       if (check === 'valid') {
-        const typeError = claimTypeError(jws.payload);
+        const typeError = claimTypeError(jws.payload, jose);
         if (typeError) {
           errors.push(typeError);
           continue;
@@ -151,9 +165,9 @@ export class TokenAuthenticator {
         return { ok: true, claims: jws.payload };
       }
       errors.push(
-        check === 'unsupported'
-          ? 'square/go-jose: unknown/unsupported algorithm'
-          : 'square/go-jose: error in cryptographic primitive',
+        check === 'unsupported' && !kidSelectsKeys
+          ? `${jose}: unknown/unsupported algorithm`
+          : `${jose}: error in cryptographic primitive`,
       );
     }
     return errors.length > 0 ? { ok: false, error: aggregateMessage(errors) } : NO_OPINION;
@@ -245,7 +259,8 @@ export class TokenAuthenticator {
         if (nodeError) return { ok: false, error: nodeError };
       }
       extra['authentication.kubernetes.io/node-name'] = [node.name];
-      extra['authentication.kubernetes.io/node-uid'] = [node.uid];
+      // A pod on a Node that does not exist gets `node: {name}` only, and so no node-uid extra.
+      if (node.uid) extra['authentication.kubernetes.io/node-uid'] = [node.uid];
     }
     for (const [kind, claim] of [
       ['ValidatingWebhookConfiguration', 'validatingwebhookconfiguration'],
@@ -280,18 +295,18 @@ export class TokenAuthenticator {
 }
 
 /** go-jose's errors for claims of the wrong JSON type. */
-function claimTypeError(claims: Record<string, unknown>): string | undefined {
+function claimTypeError(claims: Record<string, unknown>, jose: string): string | undefined {
   const aud = claims.aud;
   if (
     aud !== undefined &&
     typeof aud !== 'string' &&
     !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))
   ) {
-    return 'square/go-jose/jwt: expected string or array value to unmarshal to Audience';
+    return `${jose}/jwt: expected string or array value to unmarshal to Audience`;
   }
   for (const name of ['exp', 'nbf', 'iat']) {
     if (claims[name] !== undefined && typeof claims[name] !== 'number') {
-      return 'square/go-jose/jwt: expected number value to unmarshal NumericDate';
+      return `${jose}/jwt: expected number value to unmarshal NumericDate`;
     }
   }
   return undefined;

@@ -10,6 +10,7 @@ import type {
   MintWebhookTokenOptions,
   SigningAlgorithm,
 } from '../types.js';
+import type { VersionTraits } from '../version.js';
 import { webhookAudience } from '../webhook-audience.js';
 import { BOUND_CLAIM, type KubernetesClaim, legacyClaims, serviceAccountUsername } from './claims.js';
 import { signCompact } from './sign.js';
@@ -20,7 +21,12 @@ export interface MinterContext {
   issuer: () => string;
   apiAudiences: () => string[];
   now: () => number;
+  traits: VersionTraits;
 }
+
+/** The kubelet asks for 3607 s; the apiserver extends such pod-bound tokens to a year, with a warning time. */
+export const KUBELET_TOKEN_SECONDS = 3607;
+const EXTENDED_TOKEN_SECONDS = 365 * 24 * 3600;
 
 /** Mints tokens in kube-apiserver's layout (TokenRequest, legacy token controller, KEP-6060). */
 export class Minter {
@@ -38,7 +44,7 @@ export class Minter {
     const saUid =
       options.serviceAccountUid ?? registry.ensure('ServiceAccount', namespace, serviceAccount).uid;
     const iat = options.issuedAt ?? Math.floor(this.#ctx.now() / 1000);
-    const exp = iat + (options.expiresIn ?? 3600);
+    const lifetime = options.expiresIn ?? 3600;
     const nbf = options.notBefore === null ? undefined : (options.notBefore ?? iat);
     const audiences =
       options.audiences === undefined
@@ -48,28 +54,54 @@ export class Minter {
           : [options.audiences];
 
     const k8s: KubernetesClaim = { namespace, serviceaccount: { name: serviceAccount, uid: saUid } };
+    let podNode: { name: string; uid?: string } | undefined;
     if (options.boundObject) {
       const { kind, name } = options.boundObject;
       const claim = BOUND_CLAIM[kind];
       if (!claim) throw new TypeError(`mintToken: boundObject.kind ${JSON.stringify(kind)} is not supported`);
-      const uid = options.boundObject.uid ?? registry.ensure(kind, namespace, name).uid;
-      k8s[claim] = { name, uid };
+      // With an explicit uid the object is not created: the token may name one that does not exist.
+      const object =
+        options.boundObject.uid === undefined
+          ? registry.ensure(kind, namespace, name, { serviceAccountName: serviceAccount })
+          : registry.get(kind, namespace, name);
+      k8s[claim] = { name, uid: options.boundObject.uid ?? object!.uid };
+      // 1.30+: a pod on a node names the node (without uid when the Node object does not exist).
+      if (kind === 'Pod' && object?.nodeName && this.#ctx.traits.podNodeClaim) {
+        const node = registry.get('Node', '', object.nodeName);
+        podNode = { name: object.nodeName, ...(node ? { uid: node.uid } : {}) };
+      }
     }
     if (options.node) {
       k8s.node = {
         name: options.node.name,
         uid: options.node.uid ?? registry.ensure('Node', '', options.node.name).uid,
       };
+    } else if (podNode) {
+      k8s.node = podNode as { name: string; uid: string };
     }
     if (options.attestations) k8s.attestations = { ...options.attestations };
+    // kube-apiserver's --service-account-extend-token-expiration: a pod-bound token the kubelet asks
+    // for (3607 s, the apiserver's own audiences) lives a year and warns after the 3607 s.
+    const extended =
+      lifetime === KUBELET_TOKEN_SECONDS &&
+      options.boundObject?.kind === 'Pod' &&
+      sameSet(audiences, this.#defaultAudiences());
+    const exp = iat + (extended ? EXTENDED_TOKEN_SECONDS : lifetime);
     if (options.warnAfter !== undefined) k8s.warnafter = options.warnAfter;
+    else if (extended) k8s.warnafter = iat + KUBELET_TOKEN_SECONDS;
 
+    const jti =
+      options.jti === true || (options.jti === undefined && this.#ctx.traits.jti)
+        ? randomUUID()
+        : typeof options.jti === 'string'
+          ? options.jti
+          : undefined;
     const claims: Record<string, unknown> = {
       aud: audiences,
       exp,
       iat,
       iss: options.issuer ?? this.#ctx.issuer(),
-      jti: options.jti === true ? randomUUID() : options.jti,
+      jti,
       'kubernetes.io': k8s,
       nbf,
       sub: serviceAccountUsername(namespace, serviceAccount),
@@ -146,6 +178,10 @@ export class Minter {
     }
     return signingKeyFrom(signWith, alg);
   }
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }
 
 /** Breaks a signed token: flips signature bits, or swaps the payload's `sub` under the old signature. */

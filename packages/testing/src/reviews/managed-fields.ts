@@ -1,22 +1,41 @@
-/** `metadata` of a review response: the managedFields entry the apiserver records for the create. */
+/** An RFC 3339 time to the second, as Kubernetes writes `metav1.Time`. */
+export function kubeTime(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/** The managedFields entry the apiserver records for a create (`subresource` for TokenRequest). */
+export function managedFieldsEntry(
+  apiVersion: string,
+  spec: Record<string, unknown>,
+  manager: string,
+  nowMs: number,
+  subresource?: string,
+): Record<string, unknown> {
+  return {
+    manager,
+    operation: 'Update',
+    apiVersion,
+    time: kubeTime(nowMs),
+    fieldsType: 'FieldsV1',
+    fieldsV1: { 'f:spec': fieldSet(spec, false) },
+    ...(subresource ? { subresource } : {}),
+  };
+}
+
+/**
+ * `metadata` of a review response: the managedFields entry of the create, and in 1.28 a
+ * `creationTimestamp: null` that 1.36 no longer writes.
+ */
 export function reviewMetadata(
   apiVersion: string,
   spec: Record<string, unknown>,
   manager: string,
   nowMs: number,
+  nullCreationTimestamp: boolean,
 ): Record<string, unknown> {
   return {
-    creationTimestamp: null,
-    managedFields: [
-      {
-        manager,
-        operation: 'Update',
-        apiVersion,
-        time: new Date(Math.floor(nowMs / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
-        fieldsType: 'FieldsV1',
-        fieldsV1: { 'f:spec': fieldSet(spec, false) },
-      },
-    ],
+    ...(nullCreationTimestamp ? { creationTimestamp: null } : {}),
+    managedFields: [managedFieldsEntry(apiVersion, spec, manager, nowMs)],
   };
 }
 

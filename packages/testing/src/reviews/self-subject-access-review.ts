@@ -1,3 +1,4 @@
+import type { ResourceType } from '../http/decode.js';
 import { statusObject } from '../http/status.js';
 import { reviewMetadata } from './managed-fields.js';
 import type { ReviewAnswer } from './token-review.js';
@@ -20,6 +21,7 @@ export function reviewSelfAccess(
   manager: string,
   canReview: boolean,
   now: number,
+  nullCreationTimestamp: boolean,
 ): ReviewAnswer {
   const spec = (request as { spec?: unknown } | null)?.spec;
   const attributes = (spec as { resourceAttributes?: Record<string, unknown> } | undefined)
@@ -48,7 +50,13 @@ export function reviewSelfAccess(
     body: {
       kind: 'SelfSubjectAccessReview',
       apiVersion: API_VERSION,
-      metadata: reviewMetadata(API_VERSION, spec as Record<string, unknown>, manager, now),
+      metadata: reviewMetadata(
+        API_VERSION,
+        spec as Record<string, unknown>,
+        manager,
+        now,
+        nullCreationTimestamp,
+      ),
       spec,
       status: allowed
         ? {
@@ -60,3 +68,12 @@ export function reviewSelfAccess(
     },
   };
 }
+
+/** The body a SelfSubjectAccessReview create accepts (JSON or YAML-that-is-JSON, no protobuf). */
+export const SELF_SUBJECT_ACCESS_REVIEW_TYPE: ResourceType = {
+  kind: 'SelfSubjectAccessReview',
+  group: 'authorization.k8s.io',
+  version: 'v1',
+  internalPackage: 'authorization',
+  fields: [],
+};

@@ -1,72 +1,89 @@
 import type { RuleAuthorizer } from '../authorizer.js';
-import { statusObject } from '../http/status.js';
+import { isObject, isString, isStringList, type ResourceType } from '../http/decode.js';
+import { invalidStatus } from '../http/status.js';
 import type { AccessAttributes } from '../types.js';
 import { reviewMetadata } from './managed-fields.js';
 import type { ReviewAnswer } from './token-review.js';
 
 const API_VERSION = 'authorization.k8s.io/v1';
 
-function invalid(message: string): ReviewAnswer {
-  return {
-    status: 422,
-    body: statusObject(422, 'Invalid', `SubjectAccessReview.authorization.k8s.io "" is invalid: ${message}`, {
-      group: 'authorization.k8s.io',
-      kind: 'SubjectAccessReview',
-    }),
-  };
-}
-
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-/** `POST /apis/authorization.k8s.io/v1/subjectaccessreviews`, after the caller was allowed. */
+/** What the kit decodes a SubjectAccessReview body as (Go field types for the 400 wording). */
+export const SUBJECT_ACCESS_REVIEW_TYPE: ResourceType = {
+  kind: 'SubjectAccessReview',
+  group: 'authorization.k8s.io',
+  version: 'v1',
+  internalPackage: 'authorization',
+  fields: [
+    {
+      path: ['spec'],
+      goField: 'SubjectAccessReview',
+      goType: 'v1.SubjectAccessReviewSpec',
+      accepts: isObject,
+    },
+    { path: ['spec', 'user'], goField: 'SubjectAccessReviewSpec', goType: 'string', accepts: isString },
+    { path: ['spec', 'uid'], goField: 'SubjectAccessReviewSpec', goType: 'string', accepts: isString },
+    {
+      path: ['spec', 'groups'],
+      goField: 'SubjectAccessReviewSpec',
+      goType: '[]string',
+      accepts: isStringList,
+    },
+    {
+      path: ['spec', 'resourceAttributes'],
+      goField: 'SubjectAccessReviewSpec',
+      goType: 'v1.ResourceAttributes',
+      accepts: isObject,
+    },
+    {
+      path: ['spec', 'nonResourceAttributes'],
+      goField: 'SubjectAccessReviewSpec',
+      goType: 'v1.NonResourceAttributes',
+      accepts: isObject,
+    },
+  ],
+};
+
+/** `POST /apis/authorization.k8s.io/v1/subjectaccessreviews`, after the caller was allowed and the body decoded. */
 export async function reviewAccess(
-  request: unknown,
+  request: Record<string, unknown>,
   manager: string,
   authorizer: RuleAuthorizer,
   now: number,
+  nullCreationTimestamp: boolean,
 ): Promise<ReviewAnswer> {
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-    return {
-      status: 400,
-      body: statusObject(
-        400,
-        'BadRequest',
-        'the object provided is unrecognized (must be of type SubjectAccessReview)',
-      ),
-    };
-  }
-  const { kind, apiVersion } = request as { kind?: unknown; apiVersion?: unknown };
-  if (
-    (kind !== undefined && kind !== 'SubjectAccessReview') ||
-    (apiVersion !== undefined && apiVersion !== API_VERSION)
-  ) {
-    return {
-      status: 400,
-      body: statusObject(
-        400,
-        'BadRequest',
-        `the object provided is not a ${API_VERSION} SubjectAccessReview`,
-      ),
-    };
-  }
-  const spec = ((request as { spec?: unknown }).spec ?? {}) as Record<string, unknown>;
+  const spec = (request.spec ?? {}) as Record<string, unknown>;
   const ra = spec.resourceAttributes as Record<string, unknown> | undefined | null;
   const nra = spec.nonResourceAttributes as Record<string, unknown> | undefined | null;
-  const errors: string[] = [];
-  if (!ra === !nra) {
-    errors.push(
-      ra
-        ? 'spec.nonResourceAttributes: Invalid value: "": cannot be specified in combination with resourceAttributes'
-        : 'spec.resourceAttributes: Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified',
-    );
+  // ValidateSubjectAccessReviewSpec, in its order and words (the kind is empty in the message).
+  const errors: Array<{ field: string; detail: string }> = [];
+  if (!ra && !nra) {
+    errors.push({
+      field: 'spec.resourceAttributes',
+      detail:
+        'Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes must be specified',
+    });
+  } else if (ra && nra) {
+    const goValue = JSON.stringify({ Path: str(nra.path) ?? '', Verb: str(nra.verb) ?? '' });
+    errors.push({
+      field: 'spec.nonResourceAttributes',
+      detail: `Invalid value: ${goValue}: cannot be specified in combination with resourceAttributes`,
+    });
   }
   const user = str(spec.user) ?? '';
   const groups = Array.isArray(spec.groups)
     ? spec.groups.filter((g): g is string => typeof g === 'string')
     : [];
-  if (!user && groups.length === 0)
-    errors.push('spec.user: Invalid value: "": at least one of user or group must be specified');
-  if (errors.length > 0) return invalid(errors.length === 1 ? errors[0]! : `[${errors.join(', ')}]`);
+  if (!user && groups.length === 0) {
+    errors.push({
+      field: 'spec.user',
+      detail: 'Invalid value: "": at least one of user or group must be specified',
+    });
+  }
+  if (errors.length > 0) {
+    return { status: 422, body: invalidStatus('', 'authorization.k8s.io', '', errors) };
+  }
 
   const uid = str(spec.uid);
   const attributes: AccessAttributes = {
@@ -102,7 +119,7 @@ export async function reviewAccess(
     body: {
       kind: 'SubjectAccessReview',
       apiVersion: API_VERSION,
-      metadata: reviewMetadata(API_VERSION, spec, manager, now),
+      metadata: reviewMetadata(API_VERSION, spec, manager, now, nullCreationTimestamp),
       spec,
       status,
     },

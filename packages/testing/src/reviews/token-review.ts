@@ -1,5 +1,6 @@
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import type { UserInfo } from '../auth/users.js';
+import { isObject, isString, isStringList, type ResourceType } from '../http/decode.js';
 import { badRequestStatus } from '../http/status.js';
 import { sortKeysDeep } from '../lib/sort-keys.js';
 import type { KubernetesStatus } from '../types.js';
@@ -11,45 +12,39 @@ export interface TokenReviewContext {
   apiAudiences: () => string[];
   cache: ReviewCache | undefined;
   now: () => number;
+  nullCreationTimestamp: boolean;
 }
 
 export type ReviewAnswer = { status: number; body: Record<string, unknown> | KubernetesStatus };
 
 const API_VERSION = 'authentication.k8s.io/v1';
 
-/** `POST /apis/authentication.k8s.io/v1/tokenreviews`, after the caller was allowed. */
-export function reviewToken(request: unknown, manager: string, ctx: TokenReviewContext): ReviewAnswer {
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-    return {
-      status: 400,
-      body: badRequestStatus('the object provided is unrecognized (must be of type TokenReview)'),
-    };
-  }
-  const { kind, apiVersion, spec } = request as { kind?: unknown; apiVersion?: unknown; spec?: unknown };
-  if (
-    (kind !== undefined && kind !== 'TokenReview') ||
-    (apiVersion !== undefined && apiVersion !== API_VERSION)
-  ) {
-    return {
-      status: 400,
-      body: badRequestStatus(
-        `the API version in the data (${String(apiVersion)}) does not match the expected API version (${API_VERSION}) or kind ${JSON.stringify(kind)} is not TokenReview`,
-      ),
-    };
-  }
-  const s = (spec ?? {}) as { token?: unknown; audiences?: unknown };
+/** What the kit decodes a TokenReview body as (Go field types for the 400 wording). */
+export const TOKEN_REVIEW_TYPE: ResourceType = {
+  kind: 'TokenReview',
+  group: 'authentication.k8s.io',
+  version: 'v1',
+  internalPackage: 'authentication',
+  fields: [
+    { path: ['spec'], goField: 'TokenReview', goType: 'v1.TokenReviewSpec', accepts: isObject },
+    { path: ['spec', 'token'], goField: 'TokenReviewSpec', goType: 'string', accepts: isString },
+    { path: ['spec', 'audiences'], goField: 'TokenReviewSpec', goType: '[]string', accepts: isStringList },
+  ],
+};
+
+/** `POST /apis/authentication.k8s.io/v1/tokenreviews`, after the caller was allowed and the body decoded. */
+export function reviewToken(
+  request: Record<string, unknown>,
+  manager: string,
+  ctx: TokenReviewContext,
+): ReviewAnswer {
+  const s = (request.spec ?? {}) as { token?: string; audiences?: string[] | null };
   if (typeof s.token !== 'string' || s.token.length === 0) {
     return { status: 400, body: badRequestStatus('token is required for TokenReview in authentication') };
   }
-  if (
-    s.audiences !== undefined &&
-    s.audiences !== null &&
-    !(Array.isArray(s.audiences) && s.audiences.every((a) => typeof a === 'string'))
-  ) {
-    return { status: 400, body: badRequestStatus('spec.audiences must be a list of strings') };
-  }
   const sent = (s.audiences as string[] | null | undefined) ?? [];
-  const token = s.token;
+  // The apiserver's bearer-token handling trims the token: a trailing newline still authenticates.
+  const token = s.token.trim();
   // No (or an empty list of) audiences: the apiserver reviews for its own audiences.
   const implicit = ctx.apiAudiences();
   const requested = sent.length > 0 ? sent : implicit.length > 0 ? implicit : undefined;
@@ -62,7 +57,10 @@ export function reviewToken(request: unknown, manager: string, ctx: TokenReviewC
     if (outcome.ok) ctx.cache?.set(token, requested, outcome.user, outcome.audiences);
   }
 
-  const echoedSpec: Record<string, unknown> = { token, ...(sent.length > 0 ? { audiences: sent } : {}) };
+  const echoedSpec: Record<string, unknown> = {
+    token: s.token,
+    ...(sent.length > 0 ? { audiences: sent } : {}),
+  };
   const status: Record<string, unknown> = outcome.ok
     ? { authenticated: true, user: userJson(outcome.user), audiences: outcome.audiences }
     : { user: {}, error: outcome.error ?? 'invalid bearer token' };
@@ -71,7 +69,7 @@ export function reviewToken(request: unknown, manager: string, ctx: TokenReviewC
     body: {
       kind: 'TokenReview',
       apiVersion: API_VERSION,
-      metadata: reviewMetadata(API_VERSION, echoedSpec, manager, ctx.now()),
+      metadata: reviewMetadata(API_VERSION, echoedSpec, manager, ctx.now(), ctx.nullCreationTimestamp),
       spec: echoedSpec,
       status,
     },
