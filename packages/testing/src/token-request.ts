@@ -22,6 +22,7 @@ export const TOKEN_REQUEST_TYPE: ResourceType = {
   version: 'v1',
   internalPackage: 'authentication',
   protobuf: decodeTokenRequest,
+  protobufAnswers: true,
   fields: [
     { path: ['spec'], goField: 'TokenRequest', goType: 'v1.TokenRequestSpec', accepts: isObject },
     { path: ['spec', 'audiences'], goField: 'TokenRequestSpec', goType: '[]string', accepts: isStringList },

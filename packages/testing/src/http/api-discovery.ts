@@ -106,6 +106,11 @@ export function discoveryDocument(pathname: string, traits: VersionTraits): unkn
   return undefined;
 }
 
+/** Whether the kit serves an API group (`''` is the core group). */
+export function servedGroup(group: string): boolean {
+  return group === '' || GROUPS.includes(group);
+}
+
 /** Whether a resource path belongs to a group/version the kit serves (unknown resources there are 404 Status, elsewhere 404 text). */
 export function servedGroupVersion(group: string, version: string): boolean {
   return group === '' ? version === 'v1' : GROUPS.includes(group) && version === 'v1';

@@ -10,8 +10,10 @@ export interface ResourceType {
   version: string;
   /** Go package of the internal type (`authentication`, `authorization`). */
   internalPackage: string;
-  /** Decodes a protobuf `raw` into the JSON shape; absent when the kit does not speak protobuf for it. */
-  protobuf?: (raw: Buffer) => Record<string, unknown>;
+  /** Decodes a protobuf request's `raw` into the JSON shape. */
+  protobuf: (raw: Buffer) => Record<string, unknown>;
+  /** Whether the kit can also answer in protobuf (else JSON or YAML). */
+  protobufAnswers?: boolean;
   /** `[json path, Go struct field name, Go type, JSON check]` for the fields whose type matters. */
   fields: Array<{ path: string[]; goField: string; goType: string; accepts: (v: unknown) => boolean }>;
 }
@@ -57,9 +59,7 @@ export function decodeBody(
   type: ResourceType,
 ): { ok: true; object: Record<string, unknown> } | { ok: false; status: KubernetesStatus } {
   const media = mediaType(contentType);
-  const accepted = type.protobuf
-    ? ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf']
-    : ['application/json', 'application/yaml'];
+  const accepted = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'];
   if (!accepted.includes(media)) return { ok: false, status: unsupportedMediaTypeStatus(accepted) };
   const unrecognized = (reason: string) =>
     badRequestStatus(
@@ -76,7 +76,7 @@ export function decodeBody(
           status: cannotHandle(envelope.kind, envelope.apiVersion, type, 'unknown conversion'),
         };
       }
-      object = { apiVersion: envelope.apiVersion, kind: envelope.kind, ...type.protobuf!(envelope.raw) };
+      object = { apiVersion: envelope.apiVersion, kind: envelope.kind, ...type.protobuf(envelope.raw) };
     } catch (error) {
       if (error instanceof ProtobufError) return { ok: false, status: unrecognized(error.message) };
       throw error;

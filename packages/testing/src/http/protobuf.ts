@@ -270,3 +270,45 @@ export function decodeTokenRequest(raw: Buffer): Record<string, unknown> {
   }
   return out;
 }
+
+/** A protobuf TokenReview (request) as JSON: `spec.token`, `spec.audiences`. */
+export function decodeTokenReview(raw: Buffer): Record<string, unknown> {
+  const spec = sub(decodeMessage(raw), 2);
+  if (!spec) return { spec: {} };
+  const audiences = texts(spec, 2);
+  return { spec: { token: text(spec, 1) ?? '', ...(audiences.length > 0 ? { audiences } : {}) } };
+}
+
+/** A protobuf SubjectAccessReview (request) as JSON. */
+export function decodeSubjectAccessReview(raw: Buffer): Record<string, unknown> {
+  const spec = sub(decodeMessage(raw), 2);
+  if (!spec) return { spec: {} };
+  const out: Record<string, unknown> = {};
+  const ra = sub(spec, 1);
+  if (ra) {
+    const names = ['', 'namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name'];
+    out.resourceAttributes = Object.fromEntries(
+      names.flatMap((name, field) => {
+        const v = field > 0 ? text(ra, field) : undefined;
+        return v ? [[name, v]] : [];
+      }),
+    );
+  }
+  const nra = sub(spec, 2);
+  if (nra) out.nonResourceAttributes = { path: text(nra, 1) ?? '', verb: text(nra, 2) ?? '' };
+  const user = text(spec, 3);
+  if (user) out.user = user;
+  const groups = texts(spec, 4);
+  if (groups.length > 0) out.groups = groups;
+  const extra: Record<string, string[]> = {};
+  for (const entry of spec.get(5) ?? []) {
+    if (!Buffer.isBuffer(entry)) continue;
+    const kv = decodeMessage(entry);
+    const value = sub(kv, 2);
+    extra[text(kv, 1) ?? ''] = value ? texts(value, 1) : [];
+  }
+  if (Object.keys(extra).length > 0) out.extra = extra;
+  const uid = text(spec, 6);
+  if (uid) out.uid = uid;
+  return { spec: out };
+}

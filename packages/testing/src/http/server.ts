@@ -17,7 +17,7 @@ import { reviewToken, TOKEN_REVIEW_TYPE } from '../reviews/token-review.js';
 import { requestToken, TOKEN_REQUEST_TYPE, type TokenRequestAnswer } from '../token-request.js';
 import type { DiscoveryAccess, Endpoint, Fault, KubernetesStatus, RecordedRequest } from '../types.js';
 import type { VersionTraits } from '../version.js';
-import { discoveryDocument, servedGroupVersion, versionDocument } from './api-discovery.js';
+import { discoveryDocument, servedGroup, servedGroupVersion, versionDocument } from './api-discovery.js';
 import { decodeBody, type ResourceType } from './decode.js';
 import { API_MEDIA_TYPES, negotiate } from './negotiate.js';
 import { encodeStatus, encodeTokenRequest } from './protobuf.js';
@@ -285,7 +285,9 @@ async function otherPath(state: ServerState, req: IncomingMessage, url: URL, out
         out,
       );
     }
-    if (!servedGroupVersion(info.group, info.version)) return textAnswer(404, '404 page not found\n');
+    // An unknown group is the mux's plain 404; a known group's unknown version or resource a Status.
+    if (!servedGroup(info.group)) return textAnswer(404, '404 page not found\n');
+    if (!servedGroupVersion(info.group, info.version)) return statusAnswer(notFoundStatus(), out);
     if (info.verb === 'get' && !info.subresource) {
       const kind = (
         { serviceaccounts: 'ServiceAccount', pods: 'Pod', secrets: 'Secret', nodes: 'Node' } as const
@@ -397,7 +399,7 @@ async function answerFor(
   if (method !== 'POST') return statusAnswer(methodNotAllowedStatus(), out);
   const type = api.endpoint === 'tokenrequests' ? TOKEN_REQUEST_TYPE : api.type;
   // What the answer can be written in: protobuf only where the kit speaks it (TokenRequest).
-  const offers = type.protobuf ? API_MEDIA_TYPES : ['application/json', 'application/yaml'];
+  const offers = type.protobufAnswers ? API_MEDIA_TYPES : ['application/json', 'application/yaml'];
   const media = negotiate(out.accept, offers);
   if (media === undefined) return statusAnswer(notAcceptableStatus(API_MEDIA_TYPES), out);
 
@@ -492,9 +494,24 @@ function protobufTokenRequest(answer: TokenRequestAnswer): Answer {
   };
 }
 
+// API Priority and Fairness names the flow schema and priority level on every answer; the kit
+// has one of each (their UIDs are stable for the process, as a cluster's are).
+const FLOW_SCHEMA_UID = randomUUID();
+const PRIORITY_LEVEL_UID = randomUUID();
+
 function send(req: IncomingMessage, res: ServerResponse, answer: Answer, fault?: Fault): void {
   let body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-  const headers: Record<string, string | number> = { 'audit-id': randomUUID(), ...answer.headers };
+  const headers: Record<string, string | number> = {
+    'audit-id': randomUUID(),
+    ...answer.headers,
+    // Authentication runs before priority and fairness: a 401 carries no flow schema.
+    ...(answer.status === 401
+      ? {}
+      : {
+          'x-kubernetes-pf-flowschema-uid': FLOW_SCHEMA_UID,
+          'x-kubernetes-pf-prioritylevel-uid': PRIORITY_LEVEL_UID,
+        }),
+  };
   if (fault?.reset) {
     // Promise the whole body, deliver half of it, then cut the connection.
     headers['content-length'] = body.length;

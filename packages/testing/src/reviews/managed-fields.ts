@@ -11,13 +11,15 @@ export function managedFieldsEntry(
   nowMs: number,
   subresource?: string,
 ): Record<string, unknown> {
+  // TokenRequest's nested structs are recorded without the "." entry that reviews' have.
+  const dotted = subresource === undefined;
   return {
     manager,
     operation: 'Update',
     apiVersion,
     time: kubeTime(nowMs),
     fieldsType: 'FieldsV1',
-    fieldsV1: { 'f:spec': fieldSet(spec, false) },
+    fieldsV1: { 'f:spec': fieldSet(spec, false, dotted) },
     ...(subresource ? { subresource } : {}),
   };
 }
@@ -39,13 +41,15 @@ export function reviewMetadata(
   };
 }
 
-function fieldSet(value: Record<string, unknown>, withDot: boolean): Record<string, unknown> {
+function fieldSet(value: Record<string, unknown>, withDot: boolean, dotted = true): Record<string, unknown> {
   const out: Record<string, unknown> = withDot ? { '.': {} } : {};
   for (const key of Object.keys(value).sort()) {
     const v = value[key];
     if (v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0)) continue;
     out[`f:${key}`] =
-      typeof v === 'object' && !Array.isArray(v) ? fieldSet(v as Record<string, unknown>, true) : {};
+      typeof v === 'object' && !Array.isArray(v)
+        ? fieldSet(v as Record<string, unknown>, dotted, dotted)
+        : {};
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import type { RuleAuthorizer } from '../authorizer.js';
 import { isObject, isString, isStringList, type ResourceType } from '../http/decode.js';
+import { decodeSubjectAccessReview } from '../http/protobuf.js';
 import { invalidStatus } from '../http/status.js';
 import type { AccessAttributes } from '../types.js';
 import { reviewMetadata } from './managed-fields.js';
@@ -15,6 +16,7 @@ export const SUBJECT_ACCESS_REVIEW_TYPE: ResourceType = {
   group: 'authorization.k8s.io',
   version: 'v1',
   internalPackage: 'authorization',
+  protobuf: decodeSubjectAccessReview,
   fields: [
     {
       path: ['spec'],

@@ -1,6 +1,7 @@
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import type { UserInfo } from '../auth/users.js';
 import { isObject, isString, isStringList, type ResourceType } from '../http/decode.js';
+import { decodeTokenReview } from '../http/protobuf.js';
 import { badRequestStatus } from '../http/status.js';
 import { sortKeysDeep } from '../lib/sort-keys.js';
 import type { KubernetesStatus } from '../types.js';
@@ -25,6 +26,7 @@ export const TOKEN_REVIEW_TYPE: ResourceType = {
   group: 'authentication.k8s.io',
   version: 'v1',
   internalPackage: 'authentication',
+  protobuf: decodeTokenReview,
   fields: [
     { path: ['spec'], goField: 'TokenReview', goType: 'v1.TokenReviewSpec', accepts: isObject },
     { path: ['spec', 'token'], goField: 'TokenReviewSpec', goType: 'string', accepts: isString },
