@@ -12,7 +12,9 @@ let api: TestApiserver;
 const opened: Array<{ verifier: ApiserverTokenVerifier; server: VerifyingServer }> = [];
 
 beforeAll(async () => {
-  api = await startTestApiserver();
+  // The verifier's own caches are under test: the kit's 10 s TokenReview success cache would hide
+  // a revocation from tokenReview.cacheTtl (1 s here), so it is off.
+  api = await startTestApiserver({ tokenReviewCache: false });
 });
 afterAll(async () => {
   await api.close();
