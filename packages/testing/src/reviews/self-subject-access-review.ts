@@ -1,4 +1,5 @@
 import type { ResourceType } from '../http/decode.js';
+import { decodeSubjectAccessReview } from '../http/protobuf.js';
 import { statusObject } from '../http/status.js';
 import { reviewMetadata } from './managed-fields.js';
 import type { ReviewAnswer } from './token-review.js';
@@ -69,11 +70,13 @@ export function reviewSelfAccess(
   };
 }
 
-/** The body a SelfSubjectAccessReview create accepts (JSON or YAML-that-is-JSON, no protobuf). */
+/** The body a SelfSubjectAccessReview create accepts: JSON, YAML-that-is-JSON or protobuf. */
 export const SELF_SUBJECT_ACCESS_REVIEW_TYPE: ResourceType = {
   kind: 'SelfSubjectAccessReview',
   group: 'authorization.k8s.io',
   version: 'v1',
   internalPackage: 'authorization',
+  // SelfSubjectAccessReviewSpec numbers its two attribute fields as SubjectAccessReviewSpec does.
+  protobuf: decodeSubjectAccessReview,
   fields: [],
 };
