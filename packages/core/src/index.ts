@@ -66,6 +66,16 @@ export type {
 } from './identity.js';
 export { tokenFingerprint } from './jwt/fingerprint.js';
 export type { Logger } from './logger.js';
+export { METRIC_NAMES, type RequestOutcome } from './metrics/definitions.js';
+export type {
+  InstrumentOptionsLike,
+  MeterLike,
+  MetricAttributes,
+  MetricsOptions,
+  ObservableInstrumentLike,
+  ObservableResultLike,
+  PrometheusRegistryLike,
+} from './metrics/options.js';
 export type {
   CacheOptions,
   InClusterOptions,

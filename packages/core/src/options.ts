@@ -8,6 +8,7 @@
 import type { AdmissionOptions } from './admission/options.js';
 import type { ClientCertificateOptions } from './client-certificate/options.js';
 import type { Logger } from './logger.js';
+import type { MetricsOptions } from './metrics/options.js';
 import type { PolicyOptions } from './policy/options.js';
 import type { KubeConfigLike } from './tokenreview/client-node.js';
 import type { TokenReviewOptions } from './tokenreview/options.js';
@@ -250,4 +251,19 @@ export interface VerifierOptions {
    * the bearer token. Env: `APISERVER_TOKEN_CLIENT_CERTIFICATE`. Default: off.
    */
   clientCertificate?: ClientCertificateOptions;
+  /**
+   * Export metrics (all named `apiserver_token_*`): requests by outcome, code and `verified_by`;
+   * verification latency by cache hit/miss; cache entries, hits, misses, evictions; JWKS
+   * refreshes, keys held, key-set age and last success; TokenReviews by result, in flight, queued,
+   * refused at the cap; SubjectAccessReviews by decision. Labels take a few enumerated values
+   * only (never a user, token or path).
+   * - `true`: prom-client's default registry (`register`).
+   * - `{ registry }`: a prom-client 15 `Registry`.
+   * - `{ meter }`: an OpenTelemetry `Meter` from `@opentelemetry/api` 1.x.
+   *
+   * `prom-client` and `@opentelemetry/api` are optional peer dependencies: without `metrics`
+   * neither is loaded and the request path does no metrics work at all; a missing `prom-client`
+   * fails construction with the command that installs it. Default: off.
+   */
+  metrics?: MetricsOptions;
 }

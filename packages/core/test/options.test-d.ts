@@ -4,6 +4,7 @@ import {
   type ApiserverTokenVerifier,
   createVerifier,
   type JwksOptions,
+  type MetricsOptions,
   type VerifierMode,
   type VerifierOptions,
 } from '../src/index.js';
@@ -25,5 +26,18 @@ describe('public option types', () => {
     createVerifier({ audience: 'a', algorithms: ['none'] }).close;
     // @ts-expect-error: there is no `audiences` option
     createVerifier({ audiences: ['a'] }).close;
+  });
+});
+
+describe('the metrics option types', () => {
+  it('takes a real prom-client Registry and a real OpenTelemetry Meter, without importing either', async () => {
+    const { Registry, register } = await import('prom-client');
+    const { metrics } = await import('@opentelemetry/api');
+    expectTypeOf({ registry: new Registry() }).toMatchTypeOf<MetricsOptions>();
+    expectTypeOf({ registry: register }).toMatchTypeOf<MetricsOptions>();
+    expectTypeOf({ meter: metrics.getMeter('webhook') }).toMatchTypeOf<MetricsOptions>();
+    expectTypeOf<true>().toMatchTypeOf<MetricsOptions>();
+    expectTypeOf<{ registry: { metrics(): string } }>().not.toMatchTypeOf<MetricsOptions>();
+    expectTypeOf<VerifierOptions['metrics']>().toEqualTypeOf<MetricsOptions | undefined>();
   });
 });

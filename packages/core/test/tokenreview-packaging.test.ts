@@ -2,7 +2,8 @@
  * `@kubernetes/client-node` is an optional peer dependency loaded lazily: core is built (ESM and
  * CJS) into a temporary application that has only core's own dependencies, where the jwks mode
  * must work and the tokenreview/hybrid modes must fail at construction saying what to install;
- * then, with client-node installed, both builds must run a real TokenReview.
+ * then, with client-node installed, both builds must run a real TokenReview. `prom-client` is
+ * optional the same way: loaded only for `metrics`, and its absence named at construction.
  */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,11 @@ let server: ReviewServer;
 const [nodeMajor = 0, nodeMinor = 0] = process.versions.node.split('.').map(Number);
 const runsClientNode2 = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 19);
 
-function app(name: string, withClientNode: false | 'client-node-1' | 'client-node-2'): string {
+function app(
+  name: string,
+  withClientNode: false | 'client-node-1' | 'client-node-2',
+  withPromClient = false,
+): string {
   const root = join(dir, name);
   const modules = join(root, 'node_modules');
   mkdirSync(join(modules, '@apiserver-token', 'core'), { recursive: true });
@@ -38,6 +43,7 @@ function app(name: string, withClientNode: false | 'client-node-1' | 'client-nod
     const installed = withClientNode === 'client-node-2' ? 'client-node-2' : '@kubernetes/client-node';
     symlinkSync(packageDir(installed), join(modules, '@kubernetes', 'client-node'));
   }
+  if (withPromClient) symlinkSync(packageDir('prom-client'), join(modules, 'prom-client'));
   return root;
 }
 
@@ -166,4 +172,60 @@ describe('@kubernetes/client-node is optional and lazy', () => {
       }
     },
   );
+});
+
+const STATIC_KEYS = `{ keys: [{ kty: 'EC', crv: 'P-256', kid: 'k', x: 'MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4', y: '4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM' }] }`;
+const METERED = (metrics: string) =>
+  `try {
+     const v = createVerifier({ audience: 'https://wh.example', issuer: 'https://issuer.example',
+       jwks: { keys: ${STATIC_KEYS} }, env: {}, metrics: ${metrics} });
+     v.verifyToken('x.y.z').catch(() => {}).then(async () => {
+       const { register } = require('prom-client');
+       const text = await register.metrics();
+       console.log(text.match(/^apiserver_token_requests_total.*$/m)[0]);
+       await v.close();
+     });
+   } catch (e) { console.log(JSON.stringify({ name: e.name, field: e.field, message: e.message })); }`;
+
+describe('prom-client is optional and loaded only for metrics', () => {
+  it('without it: metrics: true fails at construction naming prom-client (verifiers without metrics need nothing, above)', async () => {
+    const root = app('without-prom', false);
+    const cjs = JSON.parse(
+      await node(
+        root,
+        'metrics.cjs',
+        `const { createVerifier } = require('@apiserver-token/core'); ${METERED('true')}`,
+      ),
+    );
+    expect(cjs).toMatchObject({ name: 'ApiserverTokenConfigError', field: 'metrics' });
+    expect(cjs.message).toContain('npm install prom-client');
+    const esm = JSON.parse(
+      await node(
+        root,
+        'metrics.mjs',
+        `import { createRequire } from 'node:module'; import { createVerifier } from '@apiserver-token/core';
+         const require = createRequire(import.meta.url); ${METERED('true')}`,
+      ),
+    );
+    expect(esm).toMatchObject({ name: 'ApiserverTokenConfigError', field: 'metrics' });
+  });
+
+  it('with it: both builds load it on demand and count into its default registry', async () => {
+    const root = app('with-prom', false, true);
+    expect(
+      await node(
+        root,
+        'metrics.cjs',
+        `const { createVerifier } = require('@apiserver-token/core'); ${METERED('true')}`,
+      ),
+    ).toBe('apiserver_token_requests_total{outcome="rejected",verified_by="jwks",code="malformed_token"} 1');
+    expect(
+      await node(
+        root,
+        'metrics.mjs',
+        `import { createRequire } from 'node:module'; import { createVerifier } from '@apiserver-token/core';
+         const require = createRequire(import.meta.url); ${METERED('true')}`,
+      ),
+    ).toBe('apiserver_token_requests_total{outcome="rejected",verified_by="jwks",code="malformed_token"} 1');
+  });
 });

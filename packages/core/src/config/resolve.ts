@@ -13,6 +13,8 @@ import { LEGACY_ISSUER } from '../jwt/precheck.js';
 import { ENV_PREFIX, envBoolean, envList, envNumber, envString } from '../lib/env.js';
 import { assertKnownKeys } from '../lib/known-keys.js';
 import { type Logger, safeLogger } from '../logger.js';
+import { resolveMetrics } from '../metrics/resolve.js';
+import type { MetricsTarget } from '../metrics/target.js';
 import type { JwksOptions, JwsAlgorithm, VerifierMode, VerifierOptions } from '../options.js';
 import { type ResolvedPolicy, resolvePolicyOptions } from '../policy/options.js';
 import { assertClientNodeInstalled } from '../tokenreview/client-node.js';
@@ -63,6 +65,8 @@ export interface ResolvedConfig {
   inCluster: boolean;
   /** tokenreview/hybrid: the TokenReview client settings and cache TTLs. */
   tokenReview: TokenReviewSettings;
+  /** Where metrics go; undefined when off. */
+  metrics: MetricsTarget | undefined;
   /** tokenreview: issuers the pre-check requires (empty: any issuer, structure/audience/expiry only). */
   reviewIssuers: string[];
   /** tokenreview/hybrid: where `'in-cluster'` credentials are read, or false. */
@@ -438,6 +442,8 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   const clientCertificate = resolveClientCertificateOptions(options.clientCertificate, env);
 
   const keySets = mode === 'tokenreview' ? [] : resolveKeySets(options, env);
+  // Last: every other option is valid before instruments are registered anywhere.
+  const metrics = resolveMetrics(options.metrics);
   const inCluster = keySets.some((set) => set.issuers === undefined);
   const { allowLegacyTokens, legacyIssuers } = resolveLegacyTokens(legacyOption, mode, keySets);
   return {
@@ -462,6 +468,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     policy,
     admission,
     clientCertificate,
+    metrics,
   };
 }
 

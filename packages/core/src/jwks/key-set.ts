@@ -46,6 +46,8 @@ export interface KeySet {
   readonly label: string;
   /** The keys refused at the last import (weak, inconsistent or not for signatures), and why. */
   readonly skipped: readonly SkippedKey[];
+  /** Usable keys held now (metrics). */
+  readonly keyCount: number;
 }
 
 function indexKeys(keys: ImportedKey[]): Map<string, ImportedKey[]> {
@@ -71,6 +73,10 @@ export class StaticKeySet implements KeySet {
     this.skipped = skipped;
     this.#byKid = indexKeys(keys);
     this.label = label;
+  }
+
+  get keyCount(): number {
+    return this.#keys.length;
   }
 
   candidates(kid: string | undefined): readonly ImportedKey[] {
@@ -134,6 +140,9 @@ export class RemoteKeySet implements KeySet {
   #skipped: readonly SkippedKey[] = [];
   /** The skip reasons last reported, so that each refresh does not repeat the same warning. */
   #reportedSkips = '';
+  #lastSuccessAt: number | undefined;
+  /** Fetches by result, counted whether or not metrics are on (one increment per fetch). */
+  readonly refreshes = { success: 0, failure: 0 };
 
   constructor(
     source: RemoteSource,
@@ -155,6 +164,15 @@ export class RemoteKeySet implements KeySet {
     this.#onIssuer = onIssuer;
     this.#jwksUri = source.jwksUri;
     this.label = (source.jwksUri ?? source.discovery)?.href ?? 'jwks';
+  }
+
+  get keyCount(): number {
+    return this.#held?.keys.length ?? 0;
+  }
+
+  /** When the key set was last fetched successfully (ms, verifier clock); undefined: never. */
+  get lastSuccessAt(): number | undefined {
+    return this.#lastSuccessAt;
   }
 
   candidates(kid: string | undefined): readonly ImportedKey[] | Promise<readonly ImportedKey[]> {
@@ -282,6 +300,8 @@ export class RemoteKeySet implements KeySet {
       (held) => {
         this.#refreshing = undefined;
         this.#held = held;
+        this.#lastSuccessAt = this.#now();
+        this.refreshes.success++;
         this.#backoff = FIRST_BACKOFF_MS;
         this.#retryAt = 0;
         this.#lastError = undefined;
@@ -292,6 +312,7 @@ export class RemoteKeySet implements KeySet {
       },
       (error: unknown) => {
         this.#refreshing = undefined;
+        this.refreshes.failure++;
         const failure = error instanceof FetchError ? error : new FetchError(String(error));
         this.#lastError = failure;
         // A server's Retry-After (429/503) is honoured, within reason.

@@ -152,7 +152,7 @@ export class JwksStrategy implements TokenStrategy {
     throw failure ?? new UnknownKeyError('no issuer is allowed to sign legacy tokens');
   }
 
-  /** The key sets, for `health()`. */
+  /** The key sets, for `health()` and metrics (keys held, refreshes). */
   get keySets(): readonly KeySet[] {
     return this.#settings.keySets;
   }

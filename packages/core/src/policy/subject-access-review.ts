@@ -104,6 +104,8 @@ export class SubjectAccessReviewer {
   /** One keep-alive connection pool for every SubjectAccessReview (client-node makes one per call). */
   readonly #agent = new SharedAgent();
   #api: Promise<AuthorizationApiLike> | undefined;
+  /** Reviews asked of the apiserver, by decision (metrics). */
+  readonly decisions = { allowed: 0, denied: 0, error: 0 };
 
   constructor(options: SubjectAccessReviewerOptions) {
     this.#options = options;
@@ -129,6 +131,7 @@ export class SubjectAccessReviewer {
       if (pending === undefined) {
         pending = this.#review(body, identity.tokenFingerprint).then((status) => {
           const allowed = status.allowed === true && status.denied !== true;
+          this.decisions[allowed ? 'allowed' : 'denied']++;
           const ttl = allowed ? this.#options.settings.allowedTtlMs : this.#options.settings.deniedTtlMs;
           const fresh: Decision = { allowed, reason: status.reason, expiresAt: this.#options.now() + ttl };
           if (ttl > 0) this.#cache?.set(key, fresh);
@@ -138,7 +141,10 @@ export class SubjectAccessReviewer {
         const forget = () => {
           this.#inflight.delete(key);
         };
-        pending.then(forget, forget);
+        pending.then(forget, () => {
+          this.decisions.error++;
+          forget();
+        });
       }
       decision = await pending;
     }

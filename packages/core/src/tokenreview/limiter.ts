@@ -19,6 +19,8 @@ interface Waiter {
 export class ConcurrencyLimiter {
   #inFlight = 0;
   readonly #queue: Waiter[] = [];
+  /** Callers refused at the cap, by reason (metrics). */
+  readonly refused = { queue_full: 0, wait_timeout: 0 };
 
   constructor(
     readonly maxInFlight: number,
@@ -40,9 +42,9 @@ export class ConcurrencyLimiter {
       return Promise.resolve(this.#releaser());
     }
     if (this.#queue.length >= this.maxQueued || waitMs <= 0) {
-      return Promise.reject(
-        new LimiterRejection(this.#queue.length >= this.maxQueued ? 'queue_full' : 'wait_timeout'),
-      );
+      const kind = this.#queue.length >= this.maxQueued ? 'queue_full' : 'wait_timeout';
+      this.refused[kind]++;
+      return Promise.reject(new LimiterRejection(kind));
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
@@ -51,6 +53,7 @@ export class ConcurrencyLimiter {
         timer: setTimeout(() => {
           const index = this.#queue.indexOf(waiter);
           if (index !== -1) this.#queue.splice(index, 1);
+          this.refused.wait_timeout++;
           reject(new LimiterRejection('wait_timeout'));
         }, waitMs),
       };

@@ -45,6 +45,8 @@ export class TokenReviewClient {
   readonly #closing = new AbortController();
   /** Why the last review got no answer, until one does; for `health()`. Never holds a token. */
   lastError: string | undefined;
+  /** Reviews by result (metrics): accepted, rejected (the apiserver said no), error (no verdict). */
+  readonly results = { accepted: 0, rejected: 0, error: 0 };
 
   constructor(
     transport: () => Promise<TokenReviewTransport>,
@@ -65,6 +67,18 @@ export class TokenReviewClient {
 
   /** Review `token` for `audiences`; `fingerprint` only labels log lines. */
   async review(token: string, audiences: readonly string[], fingerprint?: string): Promise<AcceptedReview> {
+    try {
+      const accepted = await this.#review(token, audiences, fingerprint);
+      this.results.accepted++;
+      return accepted;
+    } catch (error) {
+      if (error instanceof ApiserverUnavailableError) this.results.error++;
+      else this.results.rejected++;
+      throw error;
+    }
+  }
+
+  async #review(token: string, audiences: readonly string[], fingerprint?: string): Promise<AcceptedReview> {
     const settings = this.#settings;
     const deadlineAt = this.#now() + settings.deadline;
     const body = tokenReviewBody(token, audiences);

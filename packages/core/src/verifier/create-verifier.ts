@@ -21,13 +21,16 @@ import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
 import { reportSkippedKeys } from '../jwks/report-skipped.js';
 import { JwksStrategy } from '../jwks/strategy.js';
 import type { PrecheckedToken } from '../jwt/precheck.js';
+import { type MetricsSnapshot, RequestCounts } from '../metrics/snapshot.js';
+import type { MetricsTarget } from '../metrics/target.js';
 import type { VerifierOptions } from '../options.js';
 import { allowListCheck, predicateCheck } from '../policy/allow-lists.js';
 import { SubjectAccessReviewer } from '../policy/subject-access-review.js';
 import { unverifiedServiceAccountCheck } from '../policy/unverified-service-account.js';
 import { precheckForReview } from '../tokenreview/precheck.js';
 import { createTokenReviewStrategy, type TokenReviewStrategy } from '../tokenreview/strategy.js';
-import { type Authorizer, freezeIdentity, Pipeline } from './pipeline.js';
+import { MeteredPipeline, MeteredResultCache } from './metered-pipeline.js';
+import { type Authorizer, freezeIdentity, Pipeline, type PipelineSettings } from './pipeline.js';
 import { ResultCache } from './result-cache.js';
 import { withVerifyNow } from './verify-now.js';
 
@@ -90,6 +93,68 @@ function createJwksStrategy(
     now: config.now,
     logger: config.logger,
   });
+}
+
+/** What a metered verifier reads its levels and cold-path counts from at collection. */
+interface MeteredParts {
+  cache: MeteredResultCache;
+  requests: RequestCounts;
+  keySets: readonly KeySet[];
+  review: TokenReviewStrategy | undefined;
+  reviewer: SubjectAccessReviewer | undefined;
+  now: () => number;
+}
+
+function snapshotOf(parts: MeteredParts): MetricsSnapshot {
+  const { cache, keySets, review, reviewer } = parts;
+  const snapshot: MetricsSnapshot = {
+    requests: parts.requests.values(),
+    cache: { entries: cache.size, hits: cache.hits, misses: cache.misses, evictions: cache.evictions },
+  };
+  if (keySets.length > 0) {
+    const remote = keySets.filter((set) => set instanceof RemoteKeySet);
+    snapshot.jwks = {
+      refreshes: {
+        success: remote.reduce((sum, set) => sum + set.refreshes.success, 0),
+        failure: remote.reduce((sum, set) => sum + set.refreshes.failure, 0),
+      },
+      keys: keySets.reduce((sum, set) => sum + set.keyCount, 0),
+      lastSuccessAt: remote.map((set) => set.lastSuccessAt),
+      now: parts.now(),
+    };
+  }
+  if (review !== undefined) {
+    const { client } = review;
+    snapshot.tokenReview = {
+      results: { ...client.results },
+      inFlight: client.limiter.inFlight,
+      queued: client.limiter.queued,
+      refused: { ...client.limiter.refused },
+    };
+  }
+  if (reviewer !== undefined) snapshot.subjectAccessReview = { ...reviewer.decisions };
+  return snapshot;
+}
+
+/**
+ * The pipeline: the plain one when metrics are off, the metered one (counting, timing) when on,
+ * attached to its registry or meter until close.
+ */
+function createPipeline(
+  settings: Omit<PipelineSettings, 'cache'>,
+  cacheSettings: ConstructorParameters<typeof MeteredResultCache>[0],
+  metrics: MetricsTarget | undefined,
+  parts: Omit<MeteredParts, 'cache' | 'requests'>,
+): { pipeline: Pipeline; metered: MeteredPipeline | undefined; detach: () => void; cache: ResultCache } {
+  if (metrics === undefined) {
+    const cache = new ResultCache(cacheSettings);
+    return { pipeline: new Pipeline({ ...settings, cache }), metered: undefined, detach: () => {}, cache };
+  }
+  const cache = new MeteredResultCache(cacheSettings);
+  const requests = new RequestCounts();
+  const metered = new MeteredPipeline({ ...settings, cache, requests, latency: metrics.latency });
+  const detach = metrics.attach(() => snapshotOf({ ...parts, cache, requests }));
+  return { pipeline: metered, metered, detach, cache };
 }
 
 /** The TokenReview strategy of the tokenreview/hybrid modes. */
@@ -235,22 +300,25 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
           `unexpected: ${(error as Error)?.message ?? String(error)}`,
           { cause: error, retryAfter: 5 },
         );
-  const pipelineCache = new ResultCache({
-    max: config.cache.max,
-    ...cacheTtls(config),
-    audiences: config.audiences,
-    now: config.now,
-  });
-  const pipeline = new Pipeline({
-    strategies,
-    precheck: jwks === undefined ? reviewPrecheck(config) : withPolicyPrecheck(jwks.precheck, config),
-    authorizers,
+  const {
+    pipeline,
+    metered,
+    detach,
     cache: pipelineCache,
-    maxTokenBytes: config.maxTokenBytes,
-    logger: config.logger,
-    enforcing: config.enforce,
-    unexpected,
-  });
+  } = createPipeline(
+    {
+      strategies,
+      precheck: jwks === undefined ? reviewPrecheck(config) : withPolicyPrecheck(jwks.precheck, config),
+      authorizers,
+      maxTokenBytes: config.maxTokenBytes,
+      logger: config.logger,
+      enforcing: config.enforce,
+      unexpected,
+    },
+    { max: config.cache.max, ...cacheTtls(config), audiences: config.audiences, now: config.now },
+    config.metrics,
+    { keySets: jwks?.keySets ?? [], review, reviewer, now: config.now },
+  );
   const admission = config.admission;
   const certificates =
     config.clientCertificate === undefined
@@ -258,6 +326,7 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
       : new PeerCertificateVerifier(config.clientCertificate, config.now);
 
   const reject = (error: ApiserverTokenError, fingerprint?: string): Promise<never> => {
+    metered?.countRejection(error);
     config.logger?.info(
       { code: error.code, status: error.status, reason: error.message, ...(fingerprint && { fingerprint }) },
       'apiserver-token: request rejected',
@@ -364,6 +433,7 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
     close: () => {
       closed ??= (async () => {
         pipeline.close();
+        detach();
         reviewer?.close();
         fetcher.close();
         await Promise.all(strategies.map((strategy) => strategy.close()));

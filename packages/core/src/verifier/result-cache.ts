@@ -22,6 +22,8 @@ export interface ResultCacheSettings {
   failureTtlMs: number;
   audiences: readonly string[];
   now: () => number;
+  /** Called when an entry is evicted to make room (metrics); absent, no eviction callback at all. */
+  onEvict?: () => void;
 }
 
 /**
@@ -37,7 +39,18 @@ export class ResultCache {
 
   constructor(settings: ResultCacheSettings) {
     this.#settings = settings;
-    this.#lru = settings.max > 0 ? new LRUCache<string, Entry>({ max: settings.max }) : undefined;
+    const onEvict = settings.onEvict;
+    this.#lru =
+      settings.max <= 0
+        ? undefined
+        : onEvict === undefined
+          ? new LRUCache<string, Entry>({ max: settings.max })
+          : new LRUCache<string, Entry>({
+              max: settings.max,
+              disposeAfter: (_value, _key, reason) => {
+                if (reason === 'evict') onEvict();
+              },
+            });
     // Binding the audiences into the key: an entry made for one audience set never answers another.
     this.#prefix = createHmac('sha256', PROCESS_KEY)
       .update(JSON.stringify([...settings.audiences].sort()))
