@@ -1,5 +1,5 @@
 // Micro-benchmark of our per-request costs, in one process, with no server and no network: the
-// cached path (verify() on a hit, with and without rawHeaders and an allow-list), the Express
+// cached path (verify() on a hit, with and without rawHeaders, an allow-list, metrics), the Express
 // middleware on a hit (fake req/res), and cold verification (distinct tokens, fresh cache) next
 // to the bare crypto.verify loop.
 //
@@ -136,8 +136,11 @@ async function main() {
     const listed = impl.core.createVerifier(
       options(keys, { policy: { serviceAccounts: ['kube-system:webhook-auth'] } }),
     );
+    const { Registry } = await import('prom-client');
+    const metered = impl.core.createVerifier(options(keys, { metrics: { registry: new Registry() } }));
     await plain.verify({ headers });
     await listed.verify({ headers });
+    await metered.verify({ headers });
     const mw = impl.express.verifyApiserverToken(options(keys));
     const res = {};
     const req = { headers, rawHeaders, body: undefined, socket: undefined };
@@ -177,6 +180,7 @@ async function main() {
     add('verify() hit, headers', hits(plain, { headers }), 200);
     add('verify() hit, headers+rawHeaders', hits(plain, { headers, rawHeaders }), 200);
     add('verify() hit, allow-list', hits(listed, { headers, rawHeaders }), 200);
+    add('verify() hit, metrics on', hits(metered, { headers, rawHeaders }), 200);
     add('express mw hit', viaMiddleware(mw), 200);
     add('express mw hit, allow-list', viaMiddleware(mwListed), 200);
     add('cold RS256 verifyToken', cold(coldRsa), 20);

@@ -44,6 +44,11 @@ export const HTTP_GROUPS = [
         reference: 'noop',
       },
       { variant: 'ours', label: '@apiserver-token/fastify (jwks, cached)', ours: true },
+      {
+        variant: 'ours-metrics',
+        label: '@apiserver-token/fastify, metrics on (prom-client)',
+        costOf: 'ours',
+      },
       { variant: 'fastify-jwt-cache', label: '@fastify/jwt + jwks-rsa, verify cache on' },
       { variant: 'fastify-jwt-nocache', label: '@fastify/jwt + jwks-rsa, verify cache off' },
     ],
@@ -104,6 +109,7 @@ export async function runHttpGroup(group, { settings, info, token, log }) {
           label: contestant.label,
           ours: !!contestant.ours,
           reference: contestant.reference,
+          costOf: contestant.costOf,
           rounds: [],
         };
         rows.push(row);
@@ -196,6 +202,14 @@ function summarize(group, rows) {
     // Kept for readers of older result files: req/s and CPU against the bare framework.
     row.ratio = row.vs.bare?.rps.median;
     row.cpuRatio = row.vs.bare?.cpu.median;
+    const base =
+      row.costOf === undefined ? undefined : rows.find((r) => r.id === `${group.id}/${row.costOf}`);
+    if (base !== undefined && base.rounds.length > 0) {
+      // An option's cost: this row's CPU per request against the same server without it, paired per round.
+      row.vs[row.costOf] = { cpu: pairedSpread(row.rounds, base.rounds, cpuRatio) };
+      const cost = row.cpuUsPerRequest.median - base.cpuUsPerRequest.median;
+      row.verdict = `${row.vs[row.costOf].cpu.median.toFixed(2)}x ${row.costOf} (CPU), ${cost >= 0 ? '+' : ''}${cost.toFixed(1)} µs/req`;
+    }
     if (row.ours) {
       row.targets = HTTP_TARGETS;
       const missed = Object.entries(HTTP_TARGETS)

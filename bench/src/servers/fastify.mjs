@@ -3,10 +3,11 @@ import https from 'node:https';
 import fastifyJwt from '@fastify/jwt';
 import Fastify from 'fastify';
 import jwksRsa from 'jwks-rsa';
+import { Registry } from 'prom-client';
 import { loadOurs, ourOptions } from '../ours.mjs';
 import { NOOP_IDENTITY } from './noop.mjs';
 
-export const VARIANTS = ['none', 'noop', 'ours', 'fastify-jwt-cache', 'fastify-jwt-nocache'];
+export const VARIANTS = ['none', 'noop', 'ours', 'ours-metrics', 'fastify-jwt-cache', 'fastify-jwt-nocache'];
 
 export async function buildFastify(variant, info, keepAliveTimeout) {
   const app = Fastify({ logger: false, ...(keepAliveTimeout !== undefined && { keepAliveTimeout }) });
@@ -25,12 +26,15 @@ export async function buildFastify(variant, info, keepAliveTimeout) {
       app.get('/', async (request) => request.apiserver.username);
       break;
     case 'ours':
-    case 'ours-policy': {
+    case 'ours-policy':
+    case 'ours-metrics': {
       const ours = await loadOurs('@apiserver-token/fastify');
       if (!ours.available) throw Object.assign(new Error(ours.reason), { code: 'NOT_AVAILABLE' });
       const options = ourOptions(info);
       // The allow-list a webhook would set: only the apiserver's own service account.
       if (variant === 'ours-policy') options.policy = { serviceAccounts: ['kube-system:webhook-auth'] };
+      // The metrics row: the same plugin counting into a prom-client registry (the cost of `metrics`).
+      if (variant === 'ours-metrics') options.metrics = { registry: new Registry() };
       await app.register(ours.fn, options);
       app.get('/', async (request) => request.apiserver.username);
       break;

@@ -65,9 +65,13 @@ describe('metrics scraped from a prom-client registry over HTTP', () => {
     const v = verifier(api, {
       mode: 'hybrid',
       kubeconfig: api.kubeconfigPath,
-      policy: { subjectAccessReview: { resourceAttributes: DEPLOYMENTS } },
+      // Generous timeouts: the counts must not depend on how loaded the test machine is.
+      jwks: { ca: api.ca, timeout: 20_000 },
+      tokenReview: { timeout: 20_000, deadline: 25_000 },
+      policy: { subjectAccessReview: { resourceAttributes: DEPLOYMENTS, timeout: 20_000 } },
       metrics: { registry },
     });
+    await v.ready();
     const { url } = await serve(v);
 
     const before = await metrics.scrape();
@@ -222,7 +226,7 @@ describe('metrics through an OpenTelemetry meter', () => {
     const v = verifier(api, {
       mode: 'tokenreview',
       kubeconfig: api.kubeconfigPath,
-      tokenReview: { maxInFlight: 1, maxQueued: 0 },
+      tokenReview: { maxInFlight: 1, maxQueued: 0, timeout: 20_000, deadline: 25_000 },
       metrics: { meter: otel.meter },
     });
     const { url } = await serve(v);
@@ -232,10 +236,13 @@ describe('metrics through an OpenTelemetry meter', () => {
     expect((await call(url, tokens[0] as string)).status).toBe(200);
     expect((await call(url, tokens[0] as string)).status).toBe(200);
 
-    api.setFault('tokenreviews', { latencyMs: 400 });
+    api.setFault('tokenreviews', { latencyMs: 1500, times: 1 });
     const slow = call(url, tokens[1] as string);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    const during = await otel.read();
+    let during = await otel.read();
+    for (let i = 0; i < 100 && otelValue(during, 'apiserver_token_tokenreviews_in_flight') === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      during = await otel.read();
+    }
     expect(otelValue(during, 'apiserver_token_tokenreviews_in_flight')).toBe(1);
     // The one slot is taken and nothing may queue: refused at once, a 503.
     const refusedCall = await call(url, tokens[2] as string);
@@ -279,6 +286,13 @@ describe('the metrics option', () => {
     cleanups.push(async () => register.clear());
     const v = verifier(api, { metrics: true });
     await v.verifyToken(await api.mintToken({ audiences: [AUDIENCE] }));
+    expect(await register.metrics()).toMatch(
+      /apiserver_token_requests_total\{outcome="accepted",verified_by="jwks"\} 1/,
+    );
+    // A cleared registry (as tests do between cases) gets the instruments again.
+    register.clear();
+    const again = verifier(api, { metrics: true });
+    await again.verifyToken(await api.mintToken({ audiences: [AUDIENCE] }));
     expect(await register.metrics()).toMatch(
       /apiserver_token_requests_total\{outcome="accepted",verified_by="jwks"\} 1/,
     );

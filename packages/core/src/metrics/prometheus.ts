@@ -124,10 +124,12 @@ export function prometheusTarget(
   registry: PrometheusRegistryLike,
   field: string,
 ): MetricsTarget {
-  let target = targets.get(registry);
-  if (target !== undefined) return target;
   const taken = METRICS.requests.name;
-  if (registry.getSingleMetric(taken) !== undefined) {
+  const registered = registry.getSingleMetric(taken) !== undefined;
+  let target = targets.get(registry);
+  // A registry cleared since (registry.clear() in tests, a reset exporter) gets the instruments anew.
+  if (target !== undefined && registered) return target;
+  if (target === undefined && registered) {
     throw new ApiserverTokenConfigError(
       field,
       `the registry already holds ${taken}, registered by another copy of @apiserver-token/core: ` +
