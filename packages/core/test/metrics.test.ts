@@ -96,6 +96,7 @@ describe('metrics scraped from a prom-client registry over HTTP', () => {
       issuedAt: Date.now() / 1000 - 4000,
       expiresIn: 600,
     });
+    // Signed with a key the issuer never published, under that key's own kid: unknown_key.
     const forged = await api.mintToken({ audiences: [AUDIENCE], signWith: 'foreign' });
     const revoked = await api.mintToken({
       namespace: 'kube-system',
@@ -121,7 +122,7 @@ describe('metrics scraped from a prom-client registry over HTTP', () => {
     expect(requests({ outcome: 'accepted', verified_by: 'hybrid' })).toBe(3);
     expect(requests({ outcome: 'rejected', code: 'forbidden' })).toBe(2);
     expect(requests({ outcome: 'rejected', code: 'expired' })).toBe(1);
-    expect(requests({ outcome: 'rejected', code: 'invalid_signature' })).toBe(1);
+    expect(requests({ outcome: 'rejected', code: 'unknown_key' })).toBe(1);
     expect(requests({ outcome: 'rejected', code: 'revoked' })).toBe(1);
     expect(requests({ outcome: 'rejected', code: 'malformed_authorization' })).toBe(1);
     expect(requests({ outcome: 'unavailable' })).toBe(0);
