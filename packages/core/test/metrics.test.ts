@@ -4,12 +4,15 @@
  * scraped over HTTP from a real prom-client registry, and exported through the OpenTelemetry
  * SDK's in-memory exporter — must agree with the requests sent.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ApiserverTokenConfigError,
   type ApiserverTokenVerifier,
+  createHttpAuthenticator,
   createVerifier,
   METRIC_NAMES,
   type VerifierOptions,
@@ -216,6 +219,40 @@ describe('metrics scraped from a prom-client registry over HTTP', () => {
     expect(sampleValue(samples, 'apiserver_token_requests_total', { outcome: 'accepted' })).toBe(5);
     expect(sampleValue(samples, 'apiserver_token_cache_misses_total')).toBe(5);
     expect(sampleValue(samples, 'apiserver_token_cache_entries')).toBe(1);
+  });
+});
+
+describe('metrics in observe mode', () => {
+  it("count a request enforcing would have refused as 'observed', with its code; accepted stays accepted", async () => {
+    const api = await kit();
+    const registry = new Registry();
+    const metrics = await serveRegistry(registry);
+    cleanups.push(() => metrics.close());
+    const observing = verifier(api, { enforce: false, metrics: { registry } });
+    // Observe mode lives in the HTTP layer, so the webhook here runs it as the adapters do.
+    const http = createHttpAuthenticator({ verifier: observing });
+    const server = createServer(async (req, res) => {
+      const outcome = await http.authenticate(
+        { headers: req.headers, rawHeaders: req.rawHeaders },
+        undefined,
+      );
+      const through = outcome.ok || outcome.observed === true;
+      res.writeHead(through ? 200 : outcome.response.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ username: outcome.ok ? outcome.identity.username : null }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/validate`;
+    const genuine = await api.mintToken({ audiences: [AUDIENCE] });
+    const expired = await api.mintToken({ audiences: [AUDIENCE], issuedAt: 1_000_000, expiresIn: 600 });
+    expect((await call(url, genuine)).status).toBe(200);
+    expect((await call(url, expired)).status).toBe(200);
+    const samples = await metrics.scrape();
+    expect(sampleValue(samples, 'apiserver_token_requests_total', { outcome: 'accepted' })).toBe(1);
+    expect(
+      sampleValue(samples, 'apiserver_token_requests_total', { outcome: 'observed', code: 'expired' }),
+    ).toBe(1);
+    expect(sampleValue(samples, 'apiserver_token_requests_total', { outcome: 'rejected' })).toBe(0);
   });
 });
 

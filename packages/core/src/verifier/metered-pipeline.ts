@@ -59,9 +59,11 @@ export class MeteredPipeline extends Pipeline {
   readonly #requests: RequestCounts;
   readonly #latency: LatencyRecorder;
   readonly #verifiedBy: VerifiedBy;
+  readonly #enforcing: boolean;
 
   constructor(settings: MeteredPipelineSettings) {
     super(settings);
+    this.#enforcing = settings.enforcing;
     this.#cache = settings.cache;
     this.#requests = settings.requests;
     this.#latency = settings.latency;
@@ -104,7 +106,9 @@ export class MeteredPipeline extends Pipeline {
 
   /** Counts a request refused before the pipeline ran (admission body, client certificate). */
   countRejection(error: ApiserverTokenError, verifiedBy: VerifiedBy = this.#verifiedBy): void {
-    this.#requests.add(error.status === 503 ? 'unavailable' : 'rejected', error.code, verifiedBy);
+    // Observe mode: the HTTP layer lets every refused request through, so it is counted as such.
+    const outcome = !this.#enforcing ? 'observed' : error.status === 503 ? 'unavailable' : 'rejected';
+    this.#requests.add(outcome, error.code, verifiedBy);
   }
 
   #settle(
