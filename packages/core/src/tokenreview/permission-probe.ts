@@ -4,6 +4,7 @@ import { ApiserverUnavailableError } from '../errors.js';
 import { classifyAttemptFailure } from './attempt-failure.js';
 import type { ClientNodeModule, KubeConfigLike } from './client-node.js';
 import { timedCall } from './timed-call.js';
+import { type HttpsOptionsSource, SharedAgent } from './shared-agent.js';
 import { type AbortableCallOptions, abortableCallOptions } from './transport.js';
 
 interface SelfReviewApiLike {
@@ -51,10 +52,14 @@ export async function assertMayCreate(
     kind: 'SelfSubjectAccessReview',
     spec: { resourceAttributes: { group: GROUPS[resource], resource, verb: 'create' } },
   };
+  // A keep-alive agent of our own, closed once the probe is answered: left to client-node, the
+  // probe's connection (an undici dispatcher in 2.x) would outlive verifier.close().
+  const agent = new SharedAgent();
+  agent.useKubeConfig(config as HttpsOptionsSource);
   let allowed: boolean | undefined;
   try {
     const answer = await timedCall(
-      (signal) => api.createSelfSubjectAccessReview({ body }, abortableCallOptions(signal)),
+      (signal) => api.createSelfSubjectAccessReview({ body }, abortableCallOptions(signal, agent)),
       settings.timeout,
       new AbortController().signal,
     );
@@ -62,6 +67,8 @@ export async function assertMayCreate(
   } catch (error) {
     const failure = classifyAttemptFailure(error, settings.now(), what);
     return fail(failure.reason, failure.status);
+  } finally {
+    agent.close();
   }
   if (allowed !== true) {
     fail(
