@@ -3,8 +3,8 @@ import { diagnoseReviewFailure } from '../diagnostics/review-diagnosis.js';
 import { ApiserverUnavailableError } from '../errors.js';
 import { classifyAttemptFailure } from './attempt-failure.js';
 import type { ClientNodeModule, KubeConfigLike } from './client-node.js';
-import { timedCall } from './timed-call.js';
 import { type HttpsOptionsSource, SharedAgent } from './shared-agent.js';
+import { timedCall } from './timed-call.js';
 import { type AbortableCallOptions, abortableCallOptions } from './transport.js';
 
 interface SelfReviewApiLike {
