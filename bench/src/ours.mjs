@@ -5,10 +5,13 @@ const EXPORTS = {
   '@apiserver-token/express': 'verifyApiserverToken',
   '@apiserver-token/koa': 'verifyApiserverToken',
   '@apiserver-token/fastify': 'fastifyApiserverToken',
+  '@apiserver-token/node': 'createApiserverTokenGuard',
+  '@apiserver-token/hono': 'verifyApiserverToken',
+  '@apiserver-token/nestjs': 'ApiserverTokenGuard',
 };
 
 /**
- * Imports one of our packages; resolves with `{ available: true, fn }` or `{ available: false, reason }`
+ * Imports one of our packages; resolves with `{ available: true, fn, module }` or `{ available: false, reason }`
  * (not built yet, or the export is missing), so that its rows say "not available" instead of failing.
  */
 export async function loadOurs(pkg) {
@@ -17,7 +20,7 @@ export async function loadOurs(pkg) {
     const mod = await import(pkg);
     if (typeof mod[name] !== 'function')
       return { available: false, reason: `${pkg} has no ${name} export yet` };
-    return { available: true, fn: mod[name] };
+    return { available: true, fn: mod[name], module: mod };
   } catch (err) {
     const why = err.code === 'ERR_MODULE_NOT_FOUND' ? 'not built yet' : (err.code ?? err.message);
     return { available: false, reason: `${pkg}: ${why}` };

@@ -63,6 +63,34 @@ export const HTTP_GROUPS = [
       { variant: 'koa-jwt', label: 'koa-jwt + jwks-rsa' },
     ],
   },
+  // The newer adapters: no anchor library of their own (users of these would reach for jose).
+  {
+    id: 'node',
+    title: 'node:http',
+    contestants: [
+      BARE,
+      { variant: 'noop', label: 'no-op guard (async, sets req.apiserver)', reference: 'noop' },
+      { variant: 'ours', label: '@apiserver-token/node (jwks, cached)', ours: true },
+    ],
+  },
+  {
+    id: 'hono',
+    title: 'Hono 4 on @hono/node-server',
+    contestants: [
+      BARE,
+      { variant: 'noop', label: 'no-op middleware (sets c.var.apiserver)', reference: 'noop' },
+      { variant: 'ours', label: '@apiserver-token/hono (jwks, cached)', ours: true },
+    ],
+  },
+  {
+    id: 'nestjs',
+    title: 'NestJS 11 (Express platform)',
+    contestants: [
+      BARE,
+      { variant: 'noop', label: 'no-op guard + parameter decorator', reference: 'noop' },
+      { variant: 'ours', label: '@apiserver-token/nestjs (jwks, cached)', ours: true },
+    ],
+  },
 ];
 
 /**
