@@ -26,13 +26,23 @@ export function valgrindVersion() {
   return result.stdout.trim();
 }
 
-const HTTP_ROWS = ['express', 'fastify', 'koa'].flatMap((framework) =>
+/** The HTTP groups counted under callgrind, with their titles. */
+const HTTP_FRAMEWORKS = {
+  express: 'Express',
+  fastify: 'Fastify',
+  koa: 'Koa',
+  node: 'node:http',
+  hono: 'Hono',
+  nestjs: 'NestJS',
+};
+
+const HTTP_ROWS = Object.keys(HTTP_FRAMEWORKS).flatMap((framework) =>
   [
     ['none', 'bare framework', true],
     ['noop', 'no-op middleware'],
     ['ours', `@apiserver-token/${framework}`],
   ].map(([variant, label, ref]) => ({
-    group: `${framework[0].toUpperCase()}${framework.slice(1)} over HTTP, server side`,
+    group: `${HTTP_FRAMEWORKS[framework]} over HTTP, server side`,
     id: `http/${framework}/${variant}`,
     framework,
     variant,
@@ -102,7 +112,7 @@ async function sequentialRequests(port, token, count, agent) {
 async function runHttp({ settings, info, token, log, dir }) {
   const sizes = settings.instructions.http;
   const segments = [];
-  for (const framework of ['express', 'fastify', 'koa']) {
+  for (const framework of Object.keys(HTTP_FRAMEWORKS)) {
     const out = join(dir, `http-${framework}.out`);
     const worker = spawnWorker(SERVER, {
       label: `callgrind/${framework}`,

@@ -62,6 +62,8 @@ const hooks = {};
 const stand = {
   hasRequestDecorator: () => false,
   decorateRequest() {},
+  hasDecorator: () => false,
+  decorate() {},
   addHook(name, fn) {
     hooks[name] = fn;
   },
