@@ -4,6 +4,7 @@ import type { ApiserverTokenVerifier, RequestLike } from '../contracts/verifier.
 import { ApiserverTokenConfigError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 import { assertKnownKeys } from '../lib/known-keys.js';
+import { logsVerdicts } from '../logger.js';
 import type { VerifierOptions } from '../options.js';
 import { createVerifier } from '../verifier/create-verifier.js';
 import { verifyNowOf } from '../verifier/verify-now.js';
@@ -16,6 +17,7 @@ import type {
 } from './adapter-options.js';
 import { type AdmissionDenialResponse, renderAdmissionDenial } from './render-admission-denial.js';
 import { type ErrorResponse, renderError } from './render-error.js';
+import { logAccepted, logRefused, requestLoggerOf } from './request-log.js';
 import { decideVerdict } from './verdict.js';
 
 /** Largest body read to echo an AdmissionReview's uid in a denial, as kube-apiserver's 3 MiB. */
@@ -118,6 +120,9 @@ export function createHttpAuthenticator<Request = unknown>(
   // respond: 'admission-review' without admission mode: the denial must echo the review's uid,
   // so a body no parser read is read here, on failures only (never a silent plain 401).
   const readsDenialBody = respond === 'admission-review' && admission === undefined;
+  // A verifier given a `logger` logs each verdict itself; otherwise each request's verdict goes to
+  // the framework's request logger when there is one (Fastify's request.log, pino-http's req.log).
+  const logsPerRequest = !logsVerdicts(verifier);
 
   function rejected(
     error: unknown,
@@ -130,6 +135,10 @@ export function createHttpAuthenticator<Request = unknown>(
       } catch {
         // An observer must not change the verdict.
       }
+    }
+    if (logsPerRequest) {
+      const log = requestLoggerOf(original);
+      if (log !== undefined) logRefused(log, error, request, enforcing);
     }
     const verdict = decideVerdict({ error }, enforcing);
     if (verdict.outcome === 'observed') {
@@ -157,18 +166,26 @@ export function createHttpAuthenticator<Request = unknown>(
     request: RequestLike,
     original: Request,
   ): AuthenticationOutcome | Promise<AuthenticationOutcome> {
-    if (onVerified === undefined) return { ok: true, identity };
+    if (onVerified === undefined) return accepted(identity, original);
     let result: void | Promise<void>;
     try {
       result = onVerified(identity, original);
     } catch (error) {
       return rejected(error, request, original);
     }
-    if (!isThenable(result)) return { ok: true, identity };
+    if (!isThenable(result)) return accepted(identity, original);
     return Promise.resolve(result).then(
-      (): AuthenticationOutcome => ({ ok: true, identity }),
+      (): AuthenticationOutcome => accepted(identity, original),
       (error: unknown) => rejected(error, request, original),
     );
+  }
+
+  function accepted(identity: ApiserverIdentity, original: Request): AuthenticationOutcome {
+    if (logsPerRequest) {
+      const log = requestLoggerOf(original);
+      if (log !== undefined) logAccepted(log, identity);
+    }
+    return { ok: true, identity };
   }
 
   function authenticateNow(
@@ -208,7 +225,8 @@ export function createHttpAuthenticator<Request = unknown>(
       }
       const identity = await verifier.verify(request);
       if (onVerified !== undefined) await onVerified(identity, original);
-      return parsedFromStream ? { ok: true, identity, body: request.body } : { ok: true, identity };
+      const outcome = accepted(identity, original);
+      return parsedFromStream ? { ...outcome, body: request.body } : outcome;
     } catch (error) {
       // Observe mode hands on the body read from the stream, as for an accepted request.
       return rejected(error, request, original);

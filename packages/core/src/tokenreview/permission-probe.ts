@@ -40,8 +40,11 @@ export async function assertMayCreate(
 ): Promise<void> {
   const what = WHAT[resource];
   const fail = (reason: string, status: number | undefined): never => {
-    settings.diagnostics?.report(diagnoseReviewFailure(reason, status, what));
-    throw new ApiserverUnavailableError(`not ready: ${reason}`, { retryAfter: 5 });
+    const diagnostic = diagnoseReviewFailure(reason, status, what);
+    settings.diagnostics?.report(diagnostic);
+    // The fix in the rejection too: a startup script awaiting ready() may be all an operator reads.
+    const fix = diagnostic.fix === undefined ? '' : ` (fix: ${diagnostic.fix})`;
+    throw new ApiserverUnavailableError(`not ready: ${reason}${fix}`, { retryAfter: 5 });
   };
   if (typeof module.AuthorizationV1Api !== 'function') {
     return fail('@kubernetes/client-node does not export AuthorizationV1Api', undefined);

@@ -21,6 +21,7 @@ import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
 import { reportSkippedKeys } from '../jwks/report-skipped.js';
 import { JwksStrategy } from '../jwks/strategy.js';
 import type { PrecheckedToken } from '../jwt/precheck.js';
+import { LOGS_VERDICTS } from '../logger.js';
 import { type MetricsSnapshot, RequestCounts } from '../metrics/snapshot.js';
 import type { MetricsTarget } from '../metrics/target.js';
 import type { VerifierOptions } from '../options.js';
@@ -441,6 +442,8 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
       return closed;
     },
   };
+  // Its own logger logs each verdict: the HTTP layer then stays off the framework's request logger.
+  if (config.logger !== undefined) Object.defineProperty(verifier, LOGS_VERDICTS, { value: true });
   return withVerifyNow(
     verifier,
     direct ? (request) => pipeline.verifyNow(request) : (request) => verifier.verify(request),

@@ -3,7 +3,7 @@ import { type ApiserverTokenError, isApiserverTokenError, MalformedTokenError } 
 import type { ApiserverIdentity, VerifiedBy } from '../identity.js';
 import { tokenFingerprint } from '../jwt/fingerprint.js';
 import type { PrecheckedToken } from '../jwt/precheck.js';
-import type { Logger } from '../logger.js';
+import { type Logger, logRejection } from '../logger.js';
 import { checkBearerCharacters, checkTokenSize, readBearerToken } from './extract.js';
 import type { ResultCache } from './result-cache.js';
 
@@ -252,17 +252,6 @@ export class Pipeline {
 
   #logRejection(error: ApiserverTokenError, fingerprint: string | undefined): void {
     const logger = this.#settings.logger;
-    if (logger === undefined) return;
-    const object: Record<string, unknown> = { code: error.code, status: error.status, reason: error.message };
-    if (fingerprint !== undefined) object.fingerprint = fingerprint;
-    if (error.retryAfter !== undefined) object.retryAfter = error.retryAfter;
-    if (!this.#settings.enforcing) {
-      object.enforcing = false;
-      logger.warn(
-        object,
-        'apiserver-token: observe mode: request let through, enforcing would have refused it',
-      );
-    } else if (error.status === 503) logger.warn(object, 'apiserver-token: cannot verify the token');
-    else logger.info(object, 'apiserver-token: request rejected');
+    if (logger !== undefined) logRejection(logger, error, fingerprint, this.#settings.enforcing);
   }
 }
