@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/diagnostics/diagnostics.js';
@@ -151,5 +154,81 @@ describe('diagnostics by default: once per condition and cause, with the fix, ne
     );
     expect(clientNodeIncompatibility('2.0.1', '22.19.0')).toBeUndefined();
     expect(clientNodeIncompatibility('1.4.0', '20.20.2')).toBeUndefined();
+  });
+});
+
+describe('clock skew suspected: a burst of validly signed tokens from the future', () => {
+  const ahead = () => Math.floor(Date.now() / 1000) + 10 * 60;
+
+  it('three within minutes produce one warning that names NTP, never a token', async () => {
+    const api = await kit();
+    const v = verifier({ issuer: api.issuer, jwks: { ca: api.ca } });
+    await v.ready();
+    const tokens: string[] = [];
+    for (let i = 0; i < 2; i++)
+      tokens.push(await api.mintToken({ audiences: [AUDIENCE], issuedAt: ahead() }));
+    for (const token of tokens) await hammer(v, token, 1);
+    // Two may be a token minted ahead on purpose: not yet a clock to fix.
+    expect(ours('APISERVER_TOKEN_CLOCK_SKEW')).toHaveLength(0);
+    for (let i = 0; i < 4; i++)
+      tokens.push(await api.mintToken({ audiences: [AUDIENCE], issuedAt: ahead() }));
+    for (const token of tokens.slice(2)) await hammer(v, token, 1);
+    const reports = ours('APISERVER_TOKEN_CLOCK_SKEW');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.message).toMatch(/not yet valid or issued in the future .*clock .* is probably off/);
+    expect(reports[0]?.message).toMatch(/from now/);
+    expect(reports[0]?.detail).toMatch(/NTP/);
+    expect(reports[0]?.detail).toMatch(/control-plane nodes/);
+    for (const token of tokens) {
+      expect(`${reports[0]?.message} ${reports[0]?.detail}`).not.toContain(token.split('.')[1]);
+    }
+  });
+
+  it('tokens from the future with a bad signature do not count: only the issuer can make one', async () => {
+    const api = await kit();
+    const v = verifier({ issuer: api.issuer, jwks: { ca: api.ca } });
+    await v.ready();
+    for (let i = 0; i < 5; i++) {
+      const token = await api.mintToken({ audiences: [AUDIENCE], issuedAt: ahead() });
+      await hammer(v, `${token.slice(0, -4)}AAAA`, 1);
+    }
+    expect(ours('APISERVER_TOKEN_CLOCK_SKEW')).toHaveLength(0);
+  });
+});
+
+describe('discovery that wants a credential (kube-apiserver without anonymous discovery)', () => {
+  it('a 403 on discovery names the ClusterRole to bind, once, without a token', async () => {
+    const api = await startTestApiserver({ discovery: 'authenticated' });
+    kits.push(api);
+    const v = verifier({ issuer: api.issuer, jwks: { ca: api.ca, cooldown: 0 } });
+    await hammer(v, await api.mintToken({ audiences: [AUDIENCE] }));
+    const reports = ours('APISERVER_TOKEN_KEYS_UNAVAILABLE');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.message).toContain('403');
+    expect(reports[0]?.detail).toContain('bind the ClusterRole system:service-account-issuer-discovery');
+    expect(reports[0]?.detail).toContain('kubectl create clusterrolebinding');
+  });
+
+  it('a service-account credential is let in: the same kit then serves the keys', async () => {
+    const api = await startTestApiserver({ discovery: 'authenticated' });
+    kits.push(api);
+    const dir = mkdtempSync(join(tmpdir(), 'apiserver-token-discovery-'));
+    const credentialFile = join(dir, 'token');
+    writeFileSync(
+      credentialFile,
+      await api.mintToken({ namespace: 'my-ns', serviceAccount: 'my-webhook', audiences: [api.issuer] }),
+    );
+    try {
+      const v = verifier({ issuer: api.issuer, jwks: { ca: api.ca, credentialFile } });
+      await v.ready();
+      const identity = await v.verify({
+        headers: { authorization: `Bearer ${await api.mintToken({ audiences: [AUDIENCE] })}` },
+      });
+      expect(identity.verifiedBy).toBe('jwks');
+      await settle();
+      expect(ours('APISERVER_TOKEN_KEYS_UNAVAILABLE')).toHaveLength(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,6 +8,7 @@ import type {
   TokenStrategy,
   VerifierHealth,
 } from '../contracts/verifier.js';
+import { ClockSkewWatch } from '../diagnostics/clock-skew.js';
 import { Diagnostics } from '../diagnostics/diagnostics.js';
 import {
   type ApiserverTokenError,
@@ -315,6 +316,7 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
       logger: config.logger,
       enforcing: config.enforce,
       unexpected,
+      clockSkew: new ClockSkewWatch({ diagnostics, now: config.now }),
     },
     { max: config.cache.max, ...cacheTtls(config), audiences: config.audiences, now: config.now },
     config.metrics,

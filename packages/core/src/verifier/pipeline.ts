@@ -1,4 +1,5 @@
 import type { RequestLike, StrategyContext, TokenStrategy } from '../contracts/verifier.js';
+import type { ClockSkewWatch } from '../diagnostics/clock-skew.js';
 import { type ApiserverTokenError, isApiserverTokenError, MalformedTokenError } from '../errors.js';
 import type { ApiserverIdentity, VerifiedBy } from '../identity.js';
 import { tokenFingerprint } from '../jwt/fingerprint.js';
@@ -36,6 +37,8 @@ export interface PipelineSettings {
   enforcing: boolean;
   /** Turns an unexpected exception into the 503 this mode reports (never a 500, never an accept). */
   unexpected: (error: unknown) => ApiserverTokenError;
+  /** Sees every failed verification (not cache hits, not policy), to spot a clock that is off. */
+  clockSkew?: ClockSkewWatch;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -208,6 +211,7 @@ export class Pipeline {
         failure = this.#settings.unexpected(error);
       }
       this.#logRejection(failure, fingerprint);
+      this.#settings.clockSkew?.observe(failure);
       // What the pre-check refuses costs less than a cache entry and is free to produce: caching
       // it would only let a flood of garbage evict verified tokens.
       if (passedPrecheck) cache.setError(key, failure, fingerprint);
