@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiserverTokenConfigError } from '../src/errors.js';
+import { createVerifier } from '../src/index.js';
 import {
   assertClientNodeInstalled,
   clientNodeIncompatibility,
@@ -172,6 +173,64 @@ describe('where TokenReview credentials come from', () => {
     for (const bad of ['', '   ', 42, {}, { makeApiClient: 1 }, join(dir, 'nope')]) {
       expect(() => validateKubeconfigSource(bad)).toThrow(ApiserverTokenConfigError);
     }
+  });
+
+  it('refuses at construction a kubeconfig that does not parse, as a missing one, naming the fix and no secret', () => {
+    const write = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    };
+    const secret = 'sha256~do-not-print-this-token';
+    const broken = write(
+      'broken-kubeconfig',
+      `apiVersion: v1\nusers:\n- name: u\n  user:\n    token: ${secret}\n  : [unclosed\n`,
+    );
+    const refusal = (path: string) => {
+      try {
+        createVerifier({
+          audience: AUDIENCE,
+          mode: 'tokenreview',
+          inCluster: false,
+          env: {},
+          kubeconfig: path,
+        });
+      } catch (error) {
+        return error as ApiserverTokenConfigError;
+      }
+      throw new Error(`createVerifier accepted ${path}`);
+    };
+    const error = refusal(broken);
+    expect(error).toBeInstanceOf(ApiserverTokenConfigError);
+    expect(error.field).toBe('kubeconfig');
+    expect(error.message).toMatch(/does not parse as YAML \(.+ at line \d+, column \d+\)/);
+    expect(error.message).toContain('kubectl config view --kubeconfig');
+    expect(error.message).not.toContain(secret);
+    // The same through the environment names the variable.
+    const fromEnv = (() => {
+      try {
+        createVerifier({
+          audience: AUDIENCE,
+          mode: 'tokenreview',
+          inCluster: false,
+          env: { APISERVER_TOKEN_KUBECONFIG: broken },
+        });
+      } catch (caught) {
+        return caught as ApiserverTokenConfigError;
+      }
+    })();
+    expect(fromEnv?.field).toBe('APISERVER_TOKEN_KUBECONFIG');
+    // Empty, a list, no current context, or an http:// server: all refused before any request.
+    expect(refusal(write('empty-kubeconfig', '')).message).toMatch(/is not a kubeconfig .* holds nothing/);
+    expect(refusal(write('list-kubeconfig', '- a\n- b\n')).message).toMatch(/holds a list/);
+    expect(
+      refusal(write('no-context-kubeconfig', 'apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\n'))
+        .message,
+    ).toMatch(/no usable apiserver in .* \(current cluster server: null\)/);
+    writeKubeconfig(dir, 'http://127.0.0.1:1', server.caPem, 't', 'plain-http-kubeconfig');
+    expect(refusal(join(dir, 'plain-http-kubeconfig')).message).toContain('"http://127.0.0.1:1"');
+    // And a good one is still accepted.
+    expect(validateKubeconfigSource(server.kubeconfigPath)).toBe(server.kubeconfigPath);
   });
 
   it('knows whether @kubernetes/client-node is installed, and says how to fix it when not', () => {

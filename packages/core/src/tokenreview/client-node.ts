@@ -104,6 +104,22 @@ export function assertClientNodeInstalled(field: string, specifier: string = CLI
   if (incompatible) throw new ApiserverTokenConfigError(field, incompatible);
 }
 
+/**
+ * The YAML parser `@kubernetes/client-node` reads kubeconfig files with (its `js-yaml`
+ * dependency), loaded synchronously so that construction can refuse a file that does not parse.
+ * `undefined` when it cannot be found (then the first use of the file tells).
+ */
+export function clientNodeYamlParser(): ((text: string) => unknown) | undefined {
+  try {
+    const manifest = requireHere()?.resolve(`${CLIENT_NODE}/package.json`);
+    if (!manifest) return undefined;
+    const yaml = createRequire(manifest)('js-yaml') as { load?: unknown };
+    return typeof yaml.load === 'function' ? (yaml.load as (text: string) => unknown) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 let loading: Promise<ClientNodeModule> | undefined;
 
 /** Imports `@kubernetes/client-node` once, lazily, so that the jwks mode never loads it. */
