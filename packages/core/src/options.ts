@@ -225,7 +225,14 @@ export interface VerifierOptions {
    * let a rejected request through. Env: `APISERVER_TOKEN_ENFORCE`. Default: `true`.
    */
   enforce?: boolean;
-  /** Receives the precise reason of each rejection with the token's fingerprint (never the token). Default: none. */
+  /**
+   * A pino-compatible logger. Receives the conditions an operator must act on (otherwise reported
+   * as process warnings) and each verdict: a rejection's code, precise reason and the token's
+   * fingerprint (never the token) at `info` (`warn` for a 503 or in observe mode), a verified
+   * token at `debug`. Without it, the adapters log each request's verdict through the framework's
+   * request logger when there is one (Fastify's `request.log`, pino-http's `req.log`,
+   * koa-pino-logger's `ctx.log`), so that lines carry the request id. Default: none.
+   */
   logger?: Logger;
   /** The clock, in milliseconds since the epoch; for deterministic tests. Default: `Date.now`. */
   now?: () => number;
