@@ -4,6 +4,7 @@
  * readiness handler waits on. Real Fastify loggers writing to a captured stream, real sockets.
  */
 import { Writable } from 'node:stream';
+import { createVerifier } from '@apiserver-token/core';
 import { fastifyApiserverToken } from '@apiserver-token/fastify';
 import { startTestApiserver } from '@apiserver-token/testing';
 import type { FastifyInstance } from 'fastify';
@@ -143,6 +144,29 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     expect(rejections).toHaveLength(1);
     expect(rejections[0]?.level).toBe('info');
     expect(lines().filter((line) => line.msg.startsWith('apiserver-token:'))).toEqual([]);
+  });
+
+  it('a shared verifier: one made with a logger logs itself only; one without leaves it to request.log', async () => {
+    const calls: Array<Record<string, unknown>> = [];
+    const at = () => (object: Record<string, unknown>) => calls.push(object);
+    const logger = { debug: at(), info: at(), warn: at(), error: at() };
+    const withLogger = createVerifier({ ...kit.options, logger });
+    const without = createVerifier(kit.options);
+    try {
+      const first = capture();
+      const { url: loggedUrl } = await serve({ verifier: withLogger }, first.stream);
+      expect((await post(loggedUrl, 'none')).status).toBe(401);
+      expect(calls.filter((call) => call.code === 'missing_token')).toHaveLength(1);
+      expect(first.lines().filter((line) => line.msg.startsWith('apiserver-token:'))).toEqual([]);
+
+      const second = capture();
+      const { url } = await serve({ verifier: without }, second.stream);
+      expect((await post(url, 'none')).status).toBe(401);
+      expect(lineFor(second.lines(), 'none')).toMatchObject({ level: LEVEL.info, code: 'missing_token' });
+    } finally {
+      await withLogger.close();
+      await without.close();
+    }
   });
 
   it('logs an observed request at warn, with enforcing: false, and lets it through without an identity', async () => {
