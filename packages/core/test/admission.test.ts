@@ -207,7 +207,16 @@ for (const mode of ['jwks', 'tokenreview'] as const) {
         boundObject: WEBHOOK,
       });
       expect(await verdict(url, unattested, deployment('uid-n1'))).toBe('denied 403 attestation_mismatch');
-      expect(await verdict(url, await webhookToken([]), deployment('uid-n2'))).toBe(
+      // Issuance refuses an empty attestation (422): only a forged token carries one.
+      const emptyAttestation = await api.mintToken({
+        namespace: 'kube-system',
+        serviceAccount: 'webhook-auth',
+        audiences: [AUDIENCE],
+        expiresIn: 600,
+        boundObject: WEBHOOK,
+        attestations: { admissionReviewAPIGroups: [] },
+      });
+      expect(await verdict(url, emptyAttestation, deployment('uid-n2'))).toBe(
         'denied 403 attestation_mismatch',
       );
     });

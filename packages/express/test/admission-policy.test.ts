@@ -175,6 +175,14 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     expect((await post(url, allowed, JSON.stringify(secret('uid-p1')))).body).toMatchObject({
       caller: 'system:serviceaccount:kube-system:webhook-auth',
     });
+    // Issuance needs the attest permission on the configuration (KEP-6060) for this service account.
+    api.allow({
+      user: 'system:serviceaccount:default:intruder',
+      verb: 'attest',
+      apiGroup: 'admissionregistration.k8s.io',
+      resource: 'validatingwebhookconfigurations',
+      name: WEBHOOK.name,
+    });
     const other = await api.mintWebhookToken({
       webhook: WEBHOOK,
       audience: AUDIENCE,

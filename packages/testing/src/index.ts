@@ -9,6 +9,7 @@ export type { TokenAuthResult } from './auth/token-authenticator.js';
 export type { UserInfo } from './auth/users.js';
 export { tamper as tamperToken } from './jwt/minter.js';
 export { keyIdOf } from './keys/signing-key.js';
+export { KubernetesStatusError } from './status-error.js';
 export { type KubeconfigUser, startTestApiserver, TestApiserver } from './test-apiserver.js';
 export type { TestCertificates, TestCertificatesOptions } from './tls/test-certificates.js';
 export { createTestCertificates } from './tls/test-certificates.js';

@@ -16,13 +16,22 @@ export interface StoredObject {
   serviceAccountName?: string;
   /** A Pod's `spec.nodeName`. */
   nodeName?: string;
+  /** A webhook configuration's API groups: the union of its rules' `apiGroups` (`*` = any). */
+  apiGroups?: string[];
 }
 
-/** Fields of a Pod the kit keeps. */
+/** Fields of a Pod (and of a webhook configuration) the kit keeps. */
 export interface PodSpecFields {
   serviceAccountName?: string;
   nodeName?: string;
+  /** Webhook configurations only: the API groups of its rules. */
+  apiGroups?: string[];
 }
+
+const WEBHOOK_KINDS: ReadonlySet<ObjectKind> = new Set([
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+]);
 
 const NAMESPACED: ReadonlySet<ObjectKind> = new Set(['ServiceAccount', 'Pod', 'Secret']);
 
@@ -33,6 +42,8 @@ export function isNamespaced(kind: ObjectKind): boolean {
 /** Objects by kind, namespace and name. */
 export class ObjectRegistry {
   readonly #objects = new Map<string, StoredObject>();
+  /** Keys of objects deleted and not re-created: issuance refuses them where it would create a missing one. */
+  readonly #deleted = new Set<string>();
 
   static key(kind: ObjectKind, namespace: string, name: string): string {
     return `${kind}\u0000${isNamespaced(kind) ? namespace : ''}\u0000${name}`;
@@ -62,8 +73,11 @@ export class ObjectRegistry {
       uid,
       ...(kind === 'Pod' && pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : {}),
       ...(kind === 'Pod' && pod.nodeName ? { nodeName: pod.nodeName } : {}),
+      ...(WEBHOOK_KINDS.has(kind) && pod.apiGroups ? { apiGroups: [...pod.apiGroups] } : {}),
     };
-    this.#objects.set(ObjectRegistry.key(kind, namespace, name), object);
+    const key = ObjectRegistry.key(kind, namespace, name);
+    this.#objects.set(key, object);
+    this.#deleted.delete(key);
     return object;
   }
 
@@ -75,9 +89,16 @@ export class ObjectRegistry {
     const key = ObjectRegistry.key(kind, namespace, name);
     const object = this.#objects.get(key);
     if (!object) return false;
-    if (pendingSince === undefined) this.#objects.delete(key);
-    else object.deletionTimestamp = pendingSince;
+    if (pendingSince === undefined) {
+      this.#objects.delete(key);
+      this.#deleted.add(key);
+    } else object.deletionTimestamp = pendingSince;
     return true;
+  }
+
+  /** Whether the object was deleted (and not re-created since). */
+  wasDeleted(kind: ObjectKind, namespace: string, name: string): boolean {
+    return this.#deleted.has(ObjectRegistry.key(kind, namespace, name));
   }
 
   list(): StoredObject[] {

@@ -53,6 +53,7 @@ import {
   type VersionTraits,
 } from './version.js';
 import { type CallWebhookOptions, callWebhook, type WebhookResponse } from './webhook-call.js';
+import { issueWebhookToken } from './webhook-token-issuance.js';
 
 const OBJECT_KINDS: readonly ObjectKind[] = [
   'ServiceAccount',
@@ -199,16 +200,27 @@ export class TestApiserver {
   }
 
   /**
-   * Mints a KEP-6060 webhook token: exactly one audience (the webhook URL, or
-   * `https://<svc>.<ns>.svc:<port><path>`), a 600 s lifetime, bound to the webhook configuration
-   * (`kubernetes.io.validatingwebhookconfiguration` or `.mutatingwebhookconfiguration`) and
-   * attesting `kubernetes.io.attestations.admissionReviewAPIGroups`. The service account defaults
-   * to `kube-system:webhook-auth`. Every {@link MintTokenOptions} field but audiences, boundObject
-   * and attestations can be passed too (e.g. `issuedAt`, `signWith`).
+   * Issues a KEP-6060 webhook token as Kubernetes 1.37's TokenRequest would: exactly one audience
+   * (the webhook URL, or `https://<svc>.<ns>.svc:<port><path>`) that is not the apiserver's own, a
+   * 600 s lifetime, bound to the webhook configuration (`kubernetes.io.validatingwebhookconfiguration`
+   * or `.mutatingwebhookconfiguration`) and attesting `kubernetes.io.attestations.admissionReviewAPIGroups`.
+   * The service account defaults to `kube-system:webhook-auth`, which holds the `attest` permission;
+   * others need `allow({ user, verb: 'attest', apiGroup: 'admissionregistration.k8s.io', resource:
+   * 'validatingwebhookconfigurations' })`. Attested groups other than `*` must be among the
+   * configuration's rules (`createObject(kind, '', name, { apiGroups })`; default `*`), and a
+   * deleted configuration or service account is refused. Other {@link MintTokenOptions} fields
+   * (e.g. `issuedAt`, `signWith`) pass through.
+   * @throws KubernetesStatusError with the `Status` kube-apiserver would answer (403, 404, 422).
    */
   async mintWebhookToken(options: MintWebhookTokenOptions): Promise<string> {
-    this.#assertAlg(options.alg, 'mintWebhookToken');
-    return this.#minter.mintWebhook(options);
+    this.#assertAlg(options?.alg, 'mintWebhookToken');
+    return issueWebhookToken(options, {
+      minter: this.#minter,
+      registry: this.#p.registry,
+      authorizer: this.#p.authorizer,
+      issuer: () => this.issuer,
+      apiAudiences: () => this.apiAudiences,
+    });
   }
 
   /**
@@ -261,22 +273,33 @@ export class TestApiserver {
    *   bind another service account's token to it (400, as kube-apiserver). Default: unset (any).
    * @param options.nodeName a Pod's `spec.nodeName`: tokens bound to the pod carry
    *   `kubernetes.io.node` (1.36), `{name}` alone while that Node does not exist.
+   * @param options.apiGroups a webhook configuration's API groups (the union of its rules'
+   *   `apiGroups`): {@link mintWebhookToken} refuses to attest others. Default `['*']`.
    * @returns the object's UID.
    */
   createObject(
     kind: ObjectKind,
     namespace: string,
     name: string,
-    options: { uid?: string; serviceAccount?: string; nodeName?: string } = {},
+    options: { uid?: string; serviceAccount?: string; nodeName?: string; apiGroups?: string[] } = {},
   ): { uid: string } {
     this.#assertKind(kind, 'createObject');
     if ((options.serviceAccount !== undefined || options.nodeName !== undefined) && kind !== 'Pod') {
       throw new TypeError('createObject: serviceAccount and nodeName are fields of a Pod');
     }
+    if (options.apiGroups !== undefined) {
+      if (kind !== 'ValidatingWebhookConfiguration' && kind !== 'MutatingWebhookConfiguration') {
+        throw new TypeError('createObject: apiGroups belongs to a webhook configuration (its rules)');
+      }
+      if (!Array.isArray(options.apiGroups) || options.apiGroups.some((g) => typeof g !== 'string')) {
+        throw new TypeError("createObject: apiGroups must be a list of API groups ('' = core, '*' = any)");
+      }
+    }
     return {
       uid: this.#p.registry.create(kind, namespace, name, options.uid, {
         ...(options.serviceAccount ? { serviceAccountName: options.serviceAccount } : {}),
         ...(options.nodeName ? { nodeName: options.nodeName } : {}),
+        ...(options.apiGroups ? { apiGroups: options.apiGroups } : {}),
       }).uid,
     };
   }

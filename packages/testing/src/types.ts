@@ -260,11 +260,18 @@ export interface MintWebhookTokenOptions
   };
   /**
    * The one audience: the webhook's URL verbatim, or a service reference turned into
-   * `https://<name>.<namespace>.svc:<port><path>` (port 443, path `/` by default).
+   * `https://<name>.<namespace>.svc:<port><path>` (port 443, path `/` by default). Never the
+   * apiserver's own audience (issuance refuses it with 422).
    */
   audience: string | WebhookServiceRef;
-  /** `kubernetes.io.attestations.admissionReviewAPIGroups`. Default `['*']` (what kube-apiserver uses). */
+  /**
+   * `kubernetes.io.attestations.admissionReviewAPIGroups`. Default `['*']` (what kube-apiserver
+   * uses). Groups other than `*` must be among the configuration's rules (see `createObject`'s
+   * `apiGroups`); an empty list is refused.
+   */
   apiGroups?: string[];
+  /** Must be 600 (the default) when given: KEP-6060 tokens live exactly 10 minutes. */
+  expiresIn?: number;
 }
 
 /** A webhook's `clientConfig.service`. */
