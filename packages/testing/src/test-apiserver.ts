@@ -52,7 +52,7 @@ import {
   traitsOf,
   type VersionTraits,
 } from './version.js';
-import { type CallWebhookOptions, callWebhook, type WebhookResponse } from './webhook-call.js';
+import { type CallWebhookOptions, callWebhook, WebhookAgents, type WebhookResponse } from './webhook-call.js';
 import { issueWebhookToken } from './webhook-token-issuance.js';
 
 const OBJECT_KINDS: readonly ObjectKind[] = [
@@ -160,6 +160,8 @@ export class TestApiserver {
 
   readonly #p: Parts;
   readonly #minter: Minter;
+  /** The admission client's kept-alive connections to webhooks; closed with the kit. */
+  readonly #webhookAgents = new WebhookAgents();
   #closed = false;
 
   /** @internal Use {@link startTestApiserver}. */
@@ -455,7 +457,7 @@ export class TestApiserver {
    * });
    */
   callWebhook(url: string, options: CallWebhookOptions): Promise<WebhookResponse> {
-    return callWebhook(url, { ...options, ca: options.ca ?? this.ca });
+    return callWebhook(url, { ...options, ca: options.ca ?? this.ca }, this.#webhookAgents);
   }
 
   // ---- observing and breaking --------------------------------------------------------------
@@ -520,6 +522,7 @@ export class TestApiserver {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#webhookAgents.destroy();
     for (const pending of this.#p.timers) {
       clearTimeout(pending.timer);
       pending.resolve();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 
 /** A group/version/kind or group/version/resource, as AdmissionReview carries them. */
@@ -116,40 +116,86 @@ export interface WebhookResponse {
 }
 
 /**
- * POSTs to a webhook the way kube-apiserver does: `?timeout=<n>s` appended, `user-agent:
- * kube-apiserver-admission`, `accept: application/json, *\/*`, `accept-encoding: gzip`,
- * `content-type: application/json`, and `authorization: Bearer <token>` when a token is given.
+ * The connections of kube-apiserver's admission client: kept alive between calls (one TLS
+ * connection carried all seven recorded calls), owned by the kit and destroyed by its `close()`.
  */
-export function callWebhook(
+export class WebhookAgents {
+  readonly http = new HttpAgent({ keepAlive: true });
+  readonly https = new HttpsAgent({ keepAlive: true });
+
+  destroy(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}
+
+/**
+ * POSTs to a webhook the way kube-apiserver does: `?timeout=<n>s` appended and the recorded
+ * headers in the recorded order and spelling (Go's canonical names): `Host`, `User-Agent:
+ * kube-apiserver-admission`, `Content-Length`, `Accept: application/json, *\/*`, `Authorization:
+ * Bearer <token>` when a token is given, `Content-Type: application/json`, `Accept-Encoding:
+ * gzip`, and no `Connection` header, over a kept-alive connection.
+ */
+export async function callWebhook(
   url: string,
   options: CallWebhookOptions & { ca?: string | string[] },
+  agents: WebhookAgents,
+): Promise<WebhookResponse> {
+  // A kept-alive connection the webhook closed while idle fails before any answer; Go's transport
+  // then retries on another connection (nothing was written), and so does the kit.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send(url, options, agents);
+    } catch (error) {
+      if (error instanceof ReusedSocketError && attempt < 3) continue;
+      throw error instanceof ReusedSocketError ? error.cause : error;
+    }
+  }
+}
+
+class ReusedSocketError extends Error {
+  override readonly cause: Error;
+  constructor(cause: Error) {
+    super(cause.message);
+    this.cause = cause;
+  }
+}
+
+function send(
+  url: string,
+  options: CallWebhookOptions & { ca?: string | string[] },
+  agents: WebhookAgents,
 ): Promise<WebhookResponse> {
   const target = new URL(url);
   const timeout = options.timeoutSeconds ?? 10;
   target.searchParams.set('timeout', `${timeout}s`);
   const payload = Buffer.from(JSON.stringify(options.body));
   const headers: Record<string, string> = {
-    'user-agent': 'kube-apiserver-admission',
-    'content-length': String(payload.length),
-    accept: 'application/json, */*',
-    ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}),
-    'content-type': 'application/json',
-    'accept-encoding': 'gzip',
+    Host: target.host,
+    'User-Agent': 'kube-apiserver-admission',
+    'Content-Length': String(payload.length),
+    Accept: 'application/json, */*',
+    ...(options.token !== undefined ? { Authorization: `Bearer ${options.token}` } : {}),
+    'Content-Type': 'application/json',
+    'Accept-Encoding': 'gzip',
   };
-  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const https = target.protocol === 'https:';
+  const sendRequest = https ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(
+    let answered = false;
+    const req = sendRequest(
       target,
       {
         method: 'POST',
         headers,
-        agent: false,
+        agent: https ? agents.https : agents.http,
         timeout: timeout * 1000,
-        ...(target.protocol === 'https:'
+        ...(https
           ? { ca: options.ca, ...(options.cert ? { cert: options.cert.cert, key: options.cert.key } : {}) }
           : {}),
       },
       (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
@@ -172,7 +218,20 @@ export function callWebhook(
       },
     );
     req.on('timeout', () => req.destroy(new Error(`webhook did not answer within ${timeout}s`)));
-    req.on('error', reject);
+    req.on('error', (error) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      reject(
+        req.reusedSocket && !answered && (code === 'ECONNRESET' || code === 'EPIPE')
+          ? new ReusedSocketError(error)
+          : error,
+      );
+    });
+    // Go's client sends no `Connection` header. Node writes `Connection: keep-alive` (or `close`)
+    // unless the header is removed, and removing it also marks the socket as not reusable; the
+    // request is flagged keep-alive again once its header is written, so that the socket returns
+    // to the agent's pool and the next call rides the same connection, as kube-apiserver's does.
+    req.removeHeader('connection');
     req.end(payload);
+    req.shouldKeepAlive = true;
   });
 }

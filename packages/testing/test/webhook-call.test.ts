@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,13 @@ interface RecordedCall {
   body: { request: Record<string, unknown> };
 }
 const recorded = fixtureJson<RecordedCall>('webhook/admission-request.json');
+// v1.36.3 kept the raw header lines too: names in Go's spelling and the order they were sent.
+const recorded136 = JSON.parse(
+  readFileSync(
+    new URL('../../../test/fixtures/kube-apiserver-v1.36.3/webhook/admission-request.json', import.meta.url),
+    'utf8',
+  ),
+) as RecordedCall & { rawHeaders: string[] };
 
 describe('callWebhook / admissionReview', () => {
   let api: TestApiserver;
@@ -22,10 +30,13 @@ describe('callWebhook / admissionReview', () => {
     method?: string;
     url?: string;
     headers: IncomingHttpHeaders;
+    rawHeaders: string[];
     body: unknown;
     cn?: string;
+    connection: number;
   }> = [];
   let server: ReturnType<typeof createServer>;
+  let connections = 0;
 
   beforeAll(async () => {
     api = await startTestApiserver();
@@ -42,6 +53,8 @@ describe('callWebhook / admissionReview', () => {
             method: req.method,
             url: req.url,
             headers: req.headers,
+            rawHeaders: req.rawHeaders,
+            connection: (req.socket as TLSSocket & { id?: number }).id ?? 0,
             body,
             ...(peer?.subject ? { cn: String(peer.subject.CN) } : {}),
           });
@@ -55,6 +68,9 @@ describe('callWebhook / admissionReview', () => {
         });
       },
     );
+    server.on('secureConnection', (socket: TLSSocket & { id?: number }) => {
+      socket.id = ++connections;
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/validate`;
   });
@@ -87,21 +103,72 @@ describe('callWebhook / admissionReview', () => {
     const call = seen.at(-1)!;
     expect(call.method).toBe(recorded.method);
     expect(call.url).toBe(recorded.url);
-    // Node adds `connection` (Go's client does not send it); every recorded header is there.
-    expect(
-      Object.keys(call.headers)
-        .filter((h) => h !== 'connection')
-        .sort(),
-    ).toEqual(Object.keys(recorded.headers).sort());
+    // The header lines of the v1.36.3 call: the same names, spelled and ordered as Go sent them,
+    // and no `Connection` header.
+    const names = (raw: string[]) => raw.filter((_, i) => i % 2 === 0);
+    expect(names(call.rawHeaders)).toEqual(names(recorded136.rawHeaders));
+    expect(call.headers.connection).toBeUndefined();
     for (const name of ['user-agent', 'accept', 'content-type', 'accept-encoding']) {
+      expect(call.headers[name], name).toBe(recorded136.headers[name]);
       expect(call.headers[name], name).toBe(recorded.headers[name]);
     }
+    expect(call.headers.host).toBe(new URL(url).host);
     expect(call.headers.authorization).toBe(`Bearer ${token}`);
     const request = (call.body as { request: Record<string, unknown> }).request;
     expect(Object.keys(request)).toEqual(Object.keys(recorded.body.request));
     expect(request.kind).toEqual(recorded.body.request.kind);
     expect(request.resource).toEqual(recorded.body.request.resource);
     expect(request.options).toEqual(recorded.body.request.options);
+  });
+
+  it('keeps one connection alive across calls, as the recorded apiserver did for all seven', async () => {
+    const before = connections;
+    const body = admissionReview({
+      kind: { version: 'v1', kind: 'ConfigMap' },
+      resource: { version: 'v1', resource: 'configmaps' },
+    });
+    for (let i = 0; i < 4; i++) expect((await api.callWebhook(url, { body })).status).toBe(200);
+    const last = seen.slice(-4);
+    expect(new Set(last.map((c) => c.connection)).size).toBe(1);
+    expect(connections - before).toBeLessThanOrEqual(1);
+    expect(last.every((c) => c.headers.connection === undefined)).toBe(true);
+  });
+
+  it('opens a new connection when the webhook closed the idle one, and closes its own on close()', async () => {
+    const kit = await startTestApiserver();
+    const tls = await kit.issueServerCertificate();
+    const sockets = new Set<TLSSocket>();
+    let opened = 0;
+    const hook = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    hook.on('secureConnection', (socket: TLSSocket) => {
+      opened++;
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `https://127.0.0.1:${(hook.address() as AddressInfo).port}/`;
+    try {
+      expect((await kit.callWebhook(hookUrl, { body: {} })).status).toBe(200);
+      expect(sockets.size).toBe(1);
+      // The webhook drops the idle connection (e.g. its keep-alive timeout ran out).
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await kit.callWebhook(hookUrl, { body: {} })).status).toBe(200);
+      expect(opened).toBe(2);
+      expect(sockets.size).toBe(1);
+      await kit.close();
+      const deadline = Date.now() + 10_000;
+      while (sockets.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(sockets.size).toBe(0);
+    } finally {
+      await kit.close();
+      hook.closeAllConnections();
+      await new Promise((resolve) => hook.close(resolve));
+    }
   });
 
   it('presents a client certificate and defaults per operation', async () => {
