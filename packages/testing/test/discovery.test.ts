@@ -145,6 +145,34 @@ describe('discovery and JWKS', () => {
     expect(payload.sub).toBe('system:serviceaccount:default:default');
   });
 
+  it('two keys as the recorded v1.36.3 two-keys cluster: JWKS in flag order, algorithms sorted', async () => {
+    const recorded = (name: string) =>
+      JSON.parse(
+        readFileSync(
+          new URL(
+            `../../../test/fixtures/kube-apiserver-v1.36.3/two-keys/discovery/${name}`,
+            import.meta.url,
+          ),
+          'utf8',
+        ),
+      ) as Record<string, unknown> & { keys: PublicJwk[] };
+    // The recorded cluster got an RSA key, then an EC key (--service-account-key-file order).
+    await using twoKeys = await startTestApiserver({ algorithms: ['RS256', 'ES256'] });
+    const configuration = (await call(twoKeys, '/.well-known/openid-configuration')).json() as Record<
+      string,
+      unknown
+    >;
+    expect(configuration).toEqual({
+      ...recorded('openid-configuration.json'),
+      issuer: twoKeys.issuer,
+      jwks_uri: twoKeys.jwksUrl,
+    });
+    expect(configuration.id_token_signing_alg_values_supported).toEqual(['ES256', 'RS256']);
+    const jwks = (await call(twoKeys, '/openid/v1/jwks')).json() as { keys: PublicJwk[] };
+    const layout = (keys: PublicJwk[]) => keys.map((k) => [k.kty, k.alg, Object.keys(k)]);
+    expect(layout(jwks.keys)).toEqual(layout(recorded('jwks.json').keys));
+  });
+
   it('rejects bad options with the field name', async () => {
     await expect(startTestApiserver({ discovery: 'public' as never })).rejects.toThrow(/discovery/);
     await expect(startTestApiserver({ algorithms: ['HS256' as never] })).rejects.toThrow(/algorithms/);

@@ -76,9 +76,13 @@ export class KeySet {
     return { keys: this.published().map(publicJwkOf) };
   }
 
-  /** `id_token_signing_alg_values_supported`: the algorithms of the published keys. */
+  /**
+   * `id_token_signing_alg_values_supported`: the algorithms of the published keys, sorted (kube-apiserver
+   * collects them in a set and lists it sorted: `["ES256","RS256"]` for an RSA then an EC key, as recorded),
+   * while the JWKS keeps the keys in flag order.
+   */
   algorithms(): SigningAlgorithm[] {
-    return [...new Set(this.published().map((k) => k.alg))];
+    return [...new Set(this.published().map((k) => k.alg))].sort();
   }
 
   #prune(): void {
