@@ -188,10 +188,20 @@ for (const mode of ['jwks', 'tokenreview'] as const) {
 
     it('the core group passes only with "*", never with an empty group name', async () => {
       const url = await webhook(mode);
-      expect(await verdict(url, await webhookToken(['']), secret('uid-c1'))).toBe(
+      // Issuance refuses "" and several groups (422): only forged tokens carry them.
+      const forged = (admissionReviewAPIGroups: string[]) =>
+        api.mintToken({
+          namespace: 'kube-system',
+          serviceAccount: 'webhook-auth',
+          audiences: [AUDIENCE],
+          expiresIn: 600,
+          boundObject: WEBHOOK,
+          attestations: { admissionReviewAPIGroups },
+        });
+      expect(await verdict(url, await forged(['']), secret('uid-c1'))).toBe(
         'denied 403 attestation_mismatch',
       );
-      expect(await verdict(url, await webhookToken(['apps', 'batch']), secret('uid-c2'))).toBe(
+      expect(await verdict(url, await forged(['apps', 'batch']), secret('uid-c2'))).toBe(
         'denied 403 attestation_mismatch',
       );
       expect(await verdict(url, await webhookToken(['*']), secret('uid-c3'))).toBe('allowed');

@@ -175,13 +175,13 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     expect((await post(url, allowed, JSON.stringify(secret('uid-p1')))).body).toMatchObject({
       caller: 'system:serviceaccount:kube-system:webhook-auth',
     });
-    // Issuance needs the attest permission on the configuration (KEP-6060) for this service account.
+    // Issuance needs this service account to hold `attest` on the attested group ('*') (KEP-6060).
     api.allow({
       user: 'system:serviceaccount:default:intruder',
       verb: 'attest',
-      apiGroup: 'admissionregistration.k8s.io',
-      resource: 'validatingwebhookconfigurations',
-      name: WEBHOOK.name,
+      apiGroup: 'authentication.k8s.io',
+      resource: 'admissionReviewAPIGroups',
+      name: '*',
     });
     const other = await api.mintWebhookToken({
       webhook: WEBHOOK,

@@ -16,16 +16,25 @@ export interface StoredObject {
   serviceAccountName?: string;
   /** A Pod's `spec.nodeName`. */
   nodeName?: string;
-  /** A webhook configuration's API groups: the union of its rules' `apiGroups` (`*` = any). */
-  apiGroups?: string[];
+  /**
+   * A webhook configuration's webhooks, as far as KEP-6060 issuance reads them: the audience of
+   * each one's `clientConfig` and the `apiGroups` of its rules. Unset: not described by the test.
+   */
+  webhooks?: WebhookEntry[];
+}
+
+/** One webhook of a configuration: its audience (URL verbatim, or the service's) and its rules' API groups. */
+export interface WebhookEntry {
+  audience: string;
+  apiGroups: string[];
 }
 
 /** Fields of a Pod (and of a webhook configuration) the kit keeps. */
 export interface PodSpecFields {
   serviceAccountName?: string;
   nodeName?: string;
-  /** Webhook configurations only: the API groups of its rules. */
-  apiGroups?: string[];
+  /** Webhook configurations only: their webhooks. */
+  webhooks?: WebhookEntry[];
 }
 
 const WEBHOOK_KINDS: ReadonlySet<ObjectKind> = new Set([
@@ -73,7 +82,9 @@ export class ObjectRegistry {
       uid,
       ...(kind === 'Pod' && pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : {}),
       ...(kind === 'Pod' && pod.nodeName ? { nodeName: pod.nodeName } : {}),
-      ...(WEBHOOK_KINDS.has(kind) && pod.apiGroups ? { apiGroups: [...pod.apiGroups] } : {}),
+      ...(WEBHOOK_KINDS.has(kind) && pod.webhooks
+        ? { webhooks: pod.webhooks.map((w) => ({ audience: w.audience, apiGroups: [...w.apiGroups] })) }
+        : {}),
     };
     const key = ObjectRegistry.key(kind, namespace, name);
     this.#objects.set(key, object);

@@ -43,6 +43,7 @@ import type {
   ServerCertificateOptions,
   TestApiserverOptions,
   TestUser,
+  WebhookServiceRef,
 } from './types.js';
 import {
   isKubernetesVersion,
@@ -52,6 +53,7 @@ import {
   traitsOf,
   type VersionTraits,
 } from './version.js';
+import { webhookAudience } from './webhook-audience.js';
 import { type CallWebhookOptions, callWebhook, WebhookAgents, type WebhookResponse } from './webhook-call.js';
 import { issueWebhookToken } from './webhook-token-issuance.js';
 
@@ -202,17 +204,19 @@ export class TestApiserver {
   }
 
   /**
-   * Issues a KEP-6060 webhook token as Kubernetes 1.37's TokenRequest would: exactly one audience
-   * (the webhook URL, or `https://<svc>.<ns>.svc:<port><path>`) that is not the apiserver's own, a
-   * 600 s lifetime, bound to the webhook configuration (`kubernetes.io.validatingwebhookconfiguration`
-   * or `.mutatingwebhookconfiguration`) and attesting `kubernetes.io.attestations.admissionReviewAPIGroups`.
-   * The service account defaults to `kube-system:webhook-auth`, which holds the `attest` permission;
-   * others need `allow({ user, verb: 'attest', apiGroup: 'admissionregistration.k8s.io', resource:
-   * 'validatingwebhookconfigurations' })`. Attested groups other than `*` must be among the
-   * configuration's rules (`createObject(kind, '', name, { apiGroups })`; default `*`), and a
-   * deleted configuration or service account is refused. Other {@link MintTokenOptions} fields
-   * (e.g. `issuedAt`, `signWith`) pass through.
-   * @throws KubernetesStatusError with the `Status` kube-apiserver would answer (403, 404, 422).
+   * Issues a KEP-6060 webhook token as Kubernetes 1.37's TokenRequest does: one audience (the
+   * webhook URL, or `https://<svc>.<ns>.svc:<port><path>`) that is not the apiserver's own (400),
+   * a lifetime shortened to 600 s (less than 600 s requested: 422), bound to the webhook
+   * configuration (`kubernetes.io.validatingwebhookconfiguration` or `.mutatingwebhookconfiguration`)
+   * and attesting one API group (`kubernetes.io.attestations.admissionReviewAPIGroups`; not `""`: 422).
+   * The service account (default `kube-system:webhook-auth`, which holds the permission) needs
+   * `attest` on `admissionReviewAPIGroups` in `authentication.k8s.io` named after the group (403):
+   * `allow({ user, verb: 'attest', apiGroup: 'authentication.k8s.io', resource: 'admissionReviewAPIGroups', name: 'apps' })`.
+   * A deleted configuration is refused (403 `token request denied`), and so is a group other than
+   * `*` that no webhook of the configuration (`createObject(kind, '', name, { webhooks })`) has in
+   * its rules for that audience. Other {@link MintTokenOptions} fields (e.g. `issuedAt`, `signWith`)
+   * pass through; `mintToken` still forges anything.
+   * @throws KubernetesStatusError with the `Status` kube-apiserver would answer (400, 403, 404, 409, 422).
    */
   async mintWebhookToken(options: MintWebhookTokenOptions): Promise<string> {
     this.#assertAlg(options?.alg, 'mintWebhookToken');
@@ -220,8 +224,8 @@ export class TestApiserver {
       minter: this.#minter,
       registry: this.#p.registry,
       authorizer: this.#p.authorizer,
-      issuer: () => this.issuer,
       apiAudiences: () => this.apiAudiences,
+      now: this.#p.now,
     });
   }
 
@@ -275,33 +279,52 @@ export class TestApiserver {
    *   bind another service account's token to it (400, as kube-apiserver). Default: unset (any).
    * @param options.nodeName a Pod's `spec.nodeName`: tokens bound to the pod carry
    *   `kubernetes.io.node` (1.36), `{name}` alone while that Node does not exist.
-   * @param options.apiGroups a webhook configuration's API groups (the union of its rules'
-   *   `apiGroups`): {@link mintWebhookToken} refuses to attest others. Default `['*']`.
+   * @param options.webhooks a webhook configuration's webhooks: each one's `clientConfig` (`url`
+   *   or `service`) and the `apiGroups` of its rules. {@link mintWebhookToken} attests a group other
+   *   than `*` only for an audience and group one of them matches. Unset: the test does not
+   *   describe them, and any audience and group match.
    * @returns the object's UID.
    */
   createObject(
     kind: ObjectKind,
     namespace: string,
     name: string,
-    options: { uid?: string; serviceAccount?: string; nodeName?: string; apiGroups?: string[] } = {},
+    options: {
+      uid?: string;
+      serviceAccount?: string;
+      nodeName?: string;
+      webhooks?: Array<{ url?: string; service?: WebhookServiceRef; apiGroups: string[] }>;
+    } = {},
   ): { uid: string } {
     this.#assertKind(kind, 'createObject');
     if ((options.serviceAccount !== undefined || options.nodeName !== undefined) && kind !== 'Pod') {
       throw new TypeError('createObject: serviceAccount and nodeName are fields of a Pod');
     }
-    if (options.apiGroups !== undefined) {
-      if (kind !== 'ValidatingWebhookConfiguration' && kind !== 'MutatingWebhookConfiguration') {
-        throw new TypeError('createObject: apiGroups belongs to a webhook configuration (its rules)');
-      }
-      if (!Array.isArray(options.apiGroups) || options.apiGroups.some((g) => typeof g !== 'string')) {
-        throw new TypeError("createObject: apiGroups must be a list of API groups ('' = core, '*' = any)");
-      }
+    if (
+      options.webhooks !== undefined &&
+      kind !== 'ValidatingWebhookConfiguration' &&
+      kind !== 'MutatingWebhookConfiguration'
+    ) {
+      throw new TypeError('createObject: webhooks belong to a webhook configuration');
     }
+    const webhooks = options.webhooks?.map((w) => {
+      if ((w?.url === undefined) === (w?.service === undefined)) {
+        throw new TypeError(
+          'createObject: each webhook needs a url or a service (its clientConfig), not both',
+        );
+      }
+      if (!Array.isArray(w.apiGroups) || w.apiGroups.some((g) => typeof g !== 'string')) {
+        throw new TypeError(
+          "createObject: a webhook's apiGroups is the list of its rules' API groups ('*' = any)",
+        );
+      }
+      return { audience: webhookAudience((w.url ?? w.service)!), apiGroups: w.apiGroups };
+    });
     return {
       uid: this.#p.registry.create(kind, namespace, name, options.uid, {
         ...(options.serviceAccount ? { serviceAccountName: options.serviceAccount } : {}),
         ...(options.nodeName ? { nodeName: options.nodeName } : {}),
-        ...(options.apiGroups ? { apiGroups: options.apiGroups } : {}),
+        ...(webhooks ? { webhooks } : {}),
       }).uid,
     };
   }

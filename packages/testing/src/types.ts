@@ -260,17 +260,16 @@ export interface MintWebhookTokenOptions
   };
   /**
    * The one audience: the webhook's URL verbatim, or a service reference turned into
-   * `https://<name>.<namespace>.svc:<port><path>` (port 443, path `/` by default). Never the
-   * apiserver's own audience (issuance refuses it with 422).
+   * `https://<name>.<namespace>.svc:<port><path>` (port 443, path `/` by default). Never one of
+   * the apiserver's own audiences (400).
    */
   audience: string | WebhookServiceRef;
   /**
-   * `kubernetes.io.attestations.admissionReviewAPIGroups`. Default `['*']` (what kube-apiserver
-   * uses). Groups other than `*` must be among the configuration's rules (see `createObject`'s
-   * `apiGroups`); an empty list is refused.
+   * `kubernetes.io.attestations.admissionReviewAPIGroups`: exactly one API group, `*` for all
+   * (what kube-apiserver uses; the core group `""` only that way). Default `['*']`.
    */
   apiGroups?: string[];
-  /** Must be 600 (the default) when given: KEP-6060 tokens live exactly 10 minutes. */
+  /** Requested lifetime: at least 600 (422 below), shortened to 600 s. Default 3600 → 600. */
   expiresIn?: number;
 }
 

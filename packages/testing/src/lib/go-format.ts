@@ -20,8 +20,3 @@ export function aggregateMessage(messages: readonly string[]): string {
   if (unique.length === 1) return unique[0] ?? '';
   return `[${unique.join(', ')}]`;
 }
-
-/** Go's `%#v` for a `[]string`, as field errors print a list value: `[]string{"a", "b"}`. */
-export function goSliceLiteral(values: readonly string[]): string {
-  return `[]string{${values.map(goQuote).join(', ')}}`;
-}
