@@ -9,10 +9,10 @@ import type { BoundObjectKind } from './types.js';
 
 const API_VERSION = 'authentication.k8s.io/v1';
 const GROUP = 'authentication.k8s.io';
-const BINDABLE: Record<string, { kind: BoundObjectKind; resource: string; apiVersion: string }> = {
-  Pod: { kind: 'Pod', resource: 'pods', apiVersion: 'v1' },
-  Secret: { kind: 'Secret', resource: 'secrets', apiVersion: 'v1' },
-  Node: { kind: 'Node', resource: 'nodes', apiVersion: 'v1' },
+const BINDABLE: Record<string, { kind: BoundObjectKind; resource: string }> = {
+  Pod: { kind: 'Pod', resource: 'pods' },
+  Secret: { kind: 'Secret', resource: 'secrets' },
+  Node: { kind: 'Node', resource: 'nodes' },
 };
 
 /** What the kit decodes a TokenRequest body as: JSON, or protobuf as `kubectl create token` sends it. */
@@ -123,8 +123,10 @@ export function requestToken(
   const ref = spec.boundObjectRef ?? undefined;
   let boundObject: { kind: BoundObjectKind; name: string; uid: string } | undefined;
   if (ref) {
+    // kube-apiserver matches the group and kind only (`gvk.Group == "" && gvk.Kind == "Pod"`): any
+    // version of the core group binds, `apps/v1` does not.
     const bindable = BINDABLE[ref.kind ?? ''];
-    if (!bindable || (ref.apiVersion ?? 'v1') !== bindable.apiVersion) {
+    if (!bindable || (ref.apiVersion ?? '').includes('/')) {
       return {
         status: 400,
         body: statusObject(

@@ -37,6 +37,33 @@ describe('TokenRequest (POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/toke
     expect(api.calls('tokenrequests')).toBe(1);
   });
 
+  it('binds by group and kind as kube-apiserver does (the version is not looked at); other kinds get the "/v1, Kind=" refusal', async () => {
+    api.createObject('Pod', 'demo', 'versionless');
+    const bind = (boundObjectRef: Record<string, string>) =>
+      call(api, path('demo', 'webhook-client'), {
+        token: api.reviewer.token,
+        body: { spec: { audiences: ['https://webhook.example'], boundObjectRef } },
+      });
+    for (const apiVersion of ['v1', 'v2', '']) {
+      const res = await bind({ kind: 'Pod', ...(apiVersion ? { apiVersion } : {}), name: 'versionless' });
+      expect(res.status, apiVersion).toBe(201);
+    }
+    const refusals: Array<[Record<string, string>, string]> = [
+      [{ kind: 'ConfigMap', apiVersion: 'v1', name: 'x' }, '/v1, Kind=ConfigMap'],
+      [{ kind: 'Pod', apiVersion: 'apps/v1', name: 'versionless' }, 'apps/v1, Kind=Pod'],
+      [{ kind: 'ConfigMap', name: 'x' }, '/, Kind=ConfigMap'],
+      [
+        { kind: 'ValidatingWebhookConfiguration', apiVersion: 'admissionregistration.k8s.io/v1', name: 'x' },
+        'admissionregistration.k8s.io/v1, Kind=ValidatingWebhookConfiguration',
+      ],
+    ];
+    for (const [ref, gvk] of refusals) {
+      const res = await bind(ref);
+      expect(res.status).toBe(400);
+      expect((res.json() as { message: string }).message).toBe(`cannot bind token to object of type ${gvk}`);
+    }
+  });
+
   it('through @kubernetes/client-node, with audiences and a bound pod', async () => {
     api.createObject('Pod', 'demo', 'p1');
     const kc = new KubeConfig();
