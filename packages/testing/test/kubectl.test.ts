@@ -21,6 +21,8 @@ const recorded = (name: string) =>
       response: { status: number; bodyBase64?: string };
     }>;
   };
+const recordedFile = (name: string) =>
+  JSON.parse(readFileSync(new URL(`${name}.json`, KUBECTL_DIR), 'utf8')) as { stdout: string };
 const KUBECTL = ['/usr/local/bin/kubectl', '/usr/bin/kubectl'].find((p) => existsSync(p));
 const run = promisify(execFile);
 
@@ -95,7 +97,147 @@ describe('kubectl create token (protobuf)', () => {
   });
 });
 
+describe('kubectl create -f of a TokenReview (JSON, after OpenAPI and discovery)', () => {
+  interface Recorded {
+    stdout: string;
+    requests: Array<{ method: string; path: string; headers: [string, string][]; body?: unknown }>;
+  }
+  const file = JSON.parse(
+    readFileSync(new URL('create-tokenreview-from-file.json', KUBECTL_DIR), 'utf8'),
+  ) as Recorded;
+
+  async function send(request: Recorded['requests'][number], body?: unknown) {
+    const headers = Object.fromEntries(
+      request.headers.filter(([k]) => !k.startsWith(':') && k !== 'authorization' && k !== 'accept-encoding'),
+    );
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise<{ status: number; contentType: string; body: Buffer }>((resolve, reject) => {
+      const req = httpsRequest(
+        new URL(request.path, api.url),
+        {
+          method: request.method,
+          ca: api.ca,
+          agent: false,
+          headers: {
+            ...headers,
+            authorization: `Bearer ${api.reviewer.token}`,
+            ...(payload ? { 'content-length': String(payload.length) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              contentType: String(res.headers['content-type']),
+              body: Buffer.concat(chunks),
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  it('answers every request kubectl sent, in order, with what lets kubectl go on (the recorded requests replayed)', async () => {
+    const paths = file.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`);
+    expect(paths).toEqual([
+      'GET /openapi/v3',
+      'GET /openapi/v3/apis/authentication.k8s.io/v1',
+      'GET /openapi/v2',
+      'GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      'GET /api',
+      'GET /apis',
+      'POST /apis/authentication.k8s.io/v1/tokenreviews',
+    ]);
+    const [v3, v3group, v2, crds, core, groups, post] = file.requests as [
+      Recorded['requests'][number],
+      ...Recorded['requests'],
+    ];
+    // No OpenAPI v3: a 404, on which kubectl falls back to v2 (as against any server without v3).
+    expect((await send(v3)).status).toBe(404);
+    expect((await send(v3group!)).status).toBe(404);
+    // OpenAPI v2 in the protobuf kubectl asks for: a document without definitions, so kubectl
+    // validates nothing client-side and leaves it to the server (fieldValidation=Strict).
+    const openapi = await send(v2!);
+    expect(openapi.status).toBe(200);
+    expect(openapi.contentType).toBe('application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
+    expect(openapi.body.toString('latin1')).toContain('2.0');
+    // The reviewer may not list CRDs (kubectl recorded as cluster-admin): a JSON Status, which
+    // kubectl only consults for custom kinds.
+    const crdList = await send(crds!);
+    expect(crdList.status).toBe(403);
+    expect(JSON.parse(crdList.body.toString('utf8'))).toMatchObject({ kind: 'Status', code: 403 });
+    // Aggregated discovery asked for, legacy discovery answered: kubectl falls back to it.
+    for (const request of [core!, groups!]) {
+      const answer = await send(request);
+      expect(answer.status).toBe(200);
+      expect(answer.contentType).toBe('application/json');
+      expect(JSON.parse(answer.body.toString('utf8')).kind).toMatch(/^APIVersions|APIGroupList$/);
+    }
+    const token = await api.mintToken({
+      namespace: 'demo',
+      serviceAccount: 'webhook-client',
+      audiences: ['https://webhook.example'],
+    });
+    const recordedBody = post!.body as { spec: { token: string } };
+    const created = await send(post!, { ...recordedBody, spec: { ...recordedBody.spec, token } });
+    expect(created.status).toBe(201);
+    const review = JSON.parse(created.body.toString('utf8')) as Record<string, unknown>;
+    const expected = JSON.parse(file.stdout) as Record<string, unknown>;
+    expect(Object.keys(review).sort()).toEqual(Object.keys(expected).sort());
+    expect((review.status as { authenticated: boolean }).authenticated).toBe(true);
+    expect((review.metadata as { managedFields: Array<{ manager: string }> }).managedFields[0]!.manager).toBe(
+      'kubectl-create',
+    );
+  });
+
+  it('OpenAPI v2 as JSON for a JSON Accept', async () => {
+    const json = await send({
+      method: 'GET',
+      path: '/openapi/v2',
+      headers: [['accept', 'application/json']],
+    });
+    expect(json.contentType).toBe('application/json');
+    expect(JSON.parse(json.body.toString('utf8'))).toMatchObject({ swagger: '2.0', paths: {} });
+  });
+});
+
 describe.runIf(KUBECTL)('with the kubectl binary', () => {
+  it('kubectl create -f tokenreview.yaml works with its default validation, as against a real apiserver', async () => {
+    const token = await api.mintToken({
+      namespace: 'demo',
+      serviceAccount: 'webhook-client',
+      audiences: ['https://webhook.example'],
+    });
+    const manifest = api.writeFile(
+      'tokenreview.yaml',
+      `apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: ${token}\n  audiences: ["https://webhook.example"]\n`,
+    );
+    const { stdout } = await run(KUBECTL!, [
+      '--kubeconfig',
+      api.kubeconfigPath,
+      'create',
+      '-f',
+      await manifest,
+      '-o',
+      'json',
+    ]);
+    const review = JSON.parse(stdout) as { status: Record<string, unknown> };
+    const recordedReview = JSON.parse(recordedFile('create-tokenreview-from-file').stdout) as {
+      status: Record<string, unknown>;
+    };
+    expect(Object.keys(review.status).sort()).toEqual(Object.keys(recordedReview.status).sort());
+    expect(review.status).toMatchObject({
+      authenticated: true,
+      audiences: ['https://webhook.example'],
+      user: { username: 'system:serviceaccount:demo:webhook-client' },
+    });
+  });
+
   it('kubectl create token prints a token the kit reviews as that service account', async () => {
     const { stdout } = await run(KUBECTL!, [
       '--kubeconfig',

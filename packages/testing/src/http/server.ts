@@ -20,6 +20,7 @@ import type { VersionTraits } from '../version.js';
 import { discoveryDocument, servedGroup, servedGroupVersion, versionDocument } from './api-discovery.js';
 import { decodeBody, type ResourceType } from './decode.js';
 import { API_MEDIA_TYPES, negotiate } from './negotiate.js';
+import { OPENAPI_V2_PROTOBUF_ACCEPT, OPENAPI_V2_PROTOBUF_TYPE, openApiV2 } from './openapi.js';
 import { encodeStatus, encodeTokenRequest } from './protobuf.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { nonResourceVerb, resourceInfo } from './request-info.js';
@@ -329,6 +330,18 @@ async function otherPath(state: ServerState, req: IncomingMessage, url: URL, out
   if (HEALTH.has(url.pathname) && (method === 'GET' || method === 'HEAD')) return textAnswer(200, 'ok');
   if ((url.pathname === '/version' || url.pathname === '/version/') && method === 'GET') {
     return objectAnswer(200, versionDocument(state.traits), { accept: undefined, indent: out.indent });
+  }
+  if (url.pathname === '/openapi/v2' && method === 'GET') {
+    const protobuf = String(req.headers.accept ?? '').includes(OPENAPI_V2_PROTOBUF_ACCEPT);
+    return {
+      status: 200,
+      headers: {
+        'cache-control': NO_CACHE,
+        'content-type': protobuf ? OPENAPI_V2_PROTOBUF_TYPE : 'application/json',
+        vary: 'Accept-Encoding, Accept',
+      },
+      body: openApiV2(state.traits, protobuf),
+    };
   }
   const document = method === 'GET' ? discoveryDocument(url.pathname, state.traits) : undefined;
   if (document) return objectAnswer(200, document, out);
