@@ -226,12 +226,10 @@ function send(
           : error,
       );
     });
-    // Go's client sends no `Connection` header. Node writes `Connection: keep-alive` (or `close`)
-    // unless the header is removed, and removing it also marks the socket as not reusable; the
-    // request is flagged keep-alive again once its header is written, so that the socket returns
-    // to the agent's pool and the next call rides the same connection, as kube-apiserver's does.
+    // Go's client sends no `Connection` header; Node writes `Connection: keep-alive` unless the
+    // header is removed. HTTP/1.1 persists without it, so the socket still returns to the agent's
+    // pool and the next call rides the same connection, as kube-apiserver's does.
     req.removeHeader('connection');
     req.end(payload);
-    req.shouldKeepAlive = true;
   });
 }
