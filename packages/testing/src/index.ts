@@ -19,6 +19,7 @@ export type {
   AccessRule,
   AddUserOptions,
   Authorizer,
+  BootstrapTokenOptions,
   BoundObjectKind,
   BoundObjectRef,
   ClientCertificateOptions,

@@ -12,6 +12,11 @@ export interface StoredObject {
   deletionTimestamp?: number;
   /** A legacy service-account token Secret's `data.token`. */
   token?: string;
+  /**
+   * A bootstrap token Secret (`bootstrap.kubernetes.io/token`, `kube-system/bootstrap-token-<id>`):
+   * its `token-secret`, `auth-extra-groups` and `expiration` (ms since the epoch).
+   */
+  bootstrap?: { secret: string; extraGroups: string[]; expiresAt?: number };
   /** A Pod's `spec.serviceAccountName`. */
   serviceAccountName?: string;
   /** A Pod's `spec.nodeName`. */

@@ -27,6 +27,7 @@ import type {
   AccessRule,
   AddUserOptions,
   Authorizer,
+  BootstrapTokenOptions,
   ClientCertificateOptions,
   Endpoint,
   Fault,
@@ -362,6 +363,44 @@ export class TestApiserver {
   }
 
   // ---- callers and authorization ----------------------------------------------------------
+
+  /**
+   * Adds a bootstrap token (`kubeadm token create` style): the Secret
+   * `kube-system/bootstrap-token-<id>` of type `bootstrap.kubernetes.io/token`, usable for
+   * authentication. TokenReview then authenticates `<id>.<secret>` for the apiserver's own
+   * audiences only, as `system:bootstrap:<id>` in `system:bootstrappers` (and the extra groups),
+   * without uid; any other audience gets plain `invalid bearer token`, as recorded. Deleting the
+   * Secret (`deleteObject('Secret', 'kube-system', 'bootstrap-token-<id>')`) or reaching
+   * `expiresAt` ends it.
+   * @returns the bearer token, `<id>.<secret>`.
+   */
+  addBootstrapToken(options: BootstrapTokenOptions = {}): string {
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const random = (n: number) => Array.from(randomBytes(n), (b) => alphabet[b % alphabet.length]).join('');
+    const id = options.id ?? random(6);
+    const secret = options.secret ?? random(16);
+    if (!/^[a-z0-9]{6}$/.test(id)) throw new TypeError('addBootstrapToken: id must be 6 characters [a-z0-9]');
+    if (!/^[a-z0-9]{16}$/.test(secret)) {
+      throw new TypeError('addBootstrapToken: secret must be 16 characters [a-z0-9]');
+    }
+    const extraGroups = options.extraGroups ?? [];
+    if (
+      !Array.isArray(extraGroups) ||
+      extraGroups.some((g) => !/^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$/.test(g))
+    ) {
+      throw new TypeError('addBootstrapToken: extraGroups must each start with system:bootstrappers:');
+    }
+    if (options.expiresAt !== undefined && !Number.isFinite(options.expiresAt)) {
+      throw new TypeError('addBootstrapToken: expiresAt is seconds since the epoch');
+    }
+    const stored = this.#p.registry.create('Secret', 'kube-system', `bootstrap-token-${id}`);
+    stored.bootstrap = {
+      secret,
+      extraGroups: [...extraGroups],
+      ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt * 1000 } : {}),
+    };
+    return `${id}.${secret}`;
+  }
 
   /**
    * Adds a static-token user (`--token-auth-file` style). Without `canReview` it can authenticate

@@ -355,6 +355,18 @@ export interface AddUserOptions {
   canReview?: boolean;
 }
 
+/** Options of {@link TestApiserver.addBootstrapToken}. */
+export interface BootstrapTokenOptions {
+  /** `token-id`: 6 characters `[a-z0-9]`. Default: random. */
+  id?: string;
+  /** `token-secret`: 16 characters `[a-z0-9]`. Default: random. */
+  secret?: string;
+  /** `auth-extra-groups`, each starting `system:bootstrappers:`. Default `[]`. */
+  extraGroups?: string[];
+  /** `expiration`, in seconds since the epoch on the kit's clock. Default: none. */
+  expiresAt?: number;
+}
+
 /** A static-token user of the kit. */
 export interface TestUser {
   /** Username. */

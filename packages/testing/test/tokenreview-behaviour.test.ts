@@ -32,6 +32,42 @@ describe('TokenReview semantics beyond the recordings', () => {
     return (res.json() as { status: ReviewStatus }).status;
   }
 
+  it('bootstrap tokens: the API audience only, system:bootstrap:<id>, until the Secret goes or it expires', async () => {
+    const token = api.addBootstrapToken({
+      id: 'abcdef',
+      secret: '0123456789abcdef',
+      extraGroups: ['system:bootstrappers:kubeadm:default-node-token'],
+      expiresAt: now / 1000 + 60,
+    });
+    expect(token).toBe('abcdef.0123456789abcdef');
+    expect(await review(token)).toEqual({
+      authenticated: true,
+      user: {
+        username: 'system:bootstrap:abcdef',
+        groups: [
+          'system:bootstrappers',
+          'system:bootstrappers:kubeadm:default-node-token',
+          'system:authenticated',
+        ],
+      },
+      audiences: [api.issuer],
+    });
+    expect(await review(token, ['https://webhook.example'])).toEqual({
+      user: {},
+      error: 'invalid bearer token',
+    });
+    expect(await review('abcdef.ffffffffffffffff')).toEqual({ user: {}, error: 'invalid bearer token' });
+    now += 61_000;
+    expect((await review(token)).error).toBe('invalid bearer token');
+    const other = api.addBootstrapToken();
+    expect(other).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+    expect((await review(other)).authenticated).toBe(true);
+    api.deleteObject('Secret', 'kube-system', `bootstrap-token-${other.split('.')[0]}`);
+    expect((await review(other)).error).toBe('invalid bearer token');
+    expect(() => api.addBootstrapToken({ id: 'ABCDEF' })).toThrow(/id/);
+    expect(() => api.addBootstrapToken({ extraGroups: ['system:masters'] })).toThrow(/extraGroups/);
+  });
+
   it('webhook tokens (KEP-6060) review with the webhook configuration and attestation extras', async () => {
     const audience = 'https://my-webhook.my-ns.svc:443/validate';
     const token = await api.mintWebhookToken({

@@ -48,7 +48,7 @@ export class TokenAuthenticator {
    */
   authenticate(token: string, requested?: string[]): TokenAuthResult {
     const errors: string[] = [];
-    for (const authenticator of [this.#static, this.#legacy, this.#bound]) {
+    for (const authenticator of [this.#static, this.#bootstrap, this.#legacy, this.#bound]) {
       const outcome = authenticator.call(this, token, requested);
       if (outcome.ok)
         return { ok: true, user: withAuthenticatedGroup(outcome.user), audiences: outcome.audiences };
@@ -62,12 +62,8 @@ export class TokenAuthenticator {
   #static(token: string, requested: string[] | undefined): Outcome {
     const user = this.#ctx.users.byToken(token);
     if (!user) return NO_OPINION;
-    const implicit = this.#ctx.apiAudiences();
-    let audiences = requested ?? implicit;
-    if (implicit.length > 0) {
-      audiences = implicit.filter((a) => (requested ?? implicit).includes(a));
-      if (audiences.length === 0) return NO_OPINION;
-    }
+    const audiences = this.#agnosticAudiences(requested);
+    if (!audiences) return NO_OPINION;
     return {
       ok: true,
       user: {
@@ -78,6 +74,41 @@ export class TokenAuthenticator {
       },
       audiences,
     };
+  }
+
+  /**
+   * Bootstrap tokens (`<id>.<secret>`, the Secret `kube-system/bootstrap-token-<id>`), as the
+   * bootstrap authenticator: `system:bootstrap:<id>` in `system:bootstrappers` and the Secret's
+   * extra groups, no uid; audience-agnostic like static tokens. Every failure is "no opinion".
+   */
+  #bootstrap(token: string, requested: string[] | undefined): Outcome {
+    const match = /^([a-z0-9]{6})\.([a-z0-9]{16})$/.exec(token);
+    if (!match) return NO_OPINION;
+    const [, id, secret] = match as unknown as [string, string, string];
+    const stored = this.#ctx.registry.get('Secret', 'kube-system', `bootstrap-token-${id}`);
+    const data = stored?.bootstrap;
+    if (!stored || !data || stored.deletionTimestamp !== undefined || data.secret !== secret)
+      return NO_OPINION;
+    if (data.expiresAt !== undefined && this.#ctx.now() >= data.expiresAt) return NO_OPINION;
+    const audiences = this.#agnosticAudiences(requested);
+    if (!audiences) return NO_OPINION;
+    return {
+      ok: true,
+      user: {
+        username: `system:bootstrap:${id}`,
+        groups: ['system:bootstrappers', ...data.extraGroups],
+        extra: {},
+      },
+      audiences,
+    };
+  }
+
+  /** The audiences an audience-agnostic token authenticates for: the apiserver's own, if requested. */
+  #agnosticAudiences(requested: string[] | undefined): string[] | undefined {
+    const implicit = this.#ctx.apiAudiences();
+    if (implicit.length === 0) return requested ?? implicit;
+    const audiences = implicit.filter((a) => (requested ?? implicit).includes(a));
+    return audiences.length > 0 ? audiences : undefined;
   }
 
   #legacy(token: string, requested: string[] | undefined): Outcome {
