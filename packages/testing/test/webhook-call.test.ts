@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createSecureServer } from 'node:http2';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -168,6 +169,56 @@ describe('callWebhook / admissionReview', () => {
       await kit.close();
       hook.closeAllConnections();
       await new Promise((resolve) => hook.close(resolve));
+    }
+  });
+
+  it('speaks HTTP/2 to a webhook that offers it, with the recorded h2 header order, on one session', async () => {
+    const recordedH2 = JSON.parse(
+      readFileSync(
+        new URL(
+          '../../../test/fixtures/kube-apiserver-v1.36.3/webhook/admission-request.h2.json',
+          import.meta.url,
+        ),
+        'utf8',
+      ),
+    ) as RecordedCall & { rawHeaders: string[]; httpVersion: string };
+    const tls = await api.issueServerCertificate();
+    const calls: Array<{ httpVersion: string; rawHeaders: string[]; url?: string }> = [];
+    let sessions = 0;
+    const h2 = createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true }, (req, res) => {
+      calls.push({ httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, url: req.url });
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+        res.end(gzipSync(JSON.stringify({ response: { allowed: true } })));
+      });
+    });
+    h2.on('session', () => sessions++);
+    const closed = new Promise<void>((resolve) =>
+      h2.on('session', (session) => session.on('close', resolve)),
+    );
+    await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+    const h2Url = `https://127.0.0.1:${(h2.address() as AddressInfo).port}/validate`;
+    try {
+      const body = admissionReview({
+        kind: { version: 'v1', kind: 'ConfigMap' },
+        resource: { version: 'v1', resource: 'configmaps' },
+      });
+      for (let i = 0; i < 3; i++) {
+        const res = await api.callWebhook(h2Url, { body, token: 'a.b.c', timeoutSeconds: 5 });
+        expect(res.status).toBe(200);
+        expect(res.json).toEqual({ response: { allowed: true } });
+      }
+      expect(calls.map((c) => c.httpVersion)).toEqual(['2.0', '2.0', '2.0']);
+      expect(recordedH2.httpVersion).toBe('2.0');
+      const names = (raw: string[]) => raw.filter((_, i) => i % 2 === 0);
+      expect(names(calls[0]!.rawHeaders)).toEqual(names(recordedH2.rawHeaders));
+      expect(calls[0]!.url).toBe('/validate?timeout=5s');
+      expect(sessions).toBe(1);
+      // Idle for a second, the kit closes its session: the server's close() is not held up.
+      await closed;
+    } finally {
+      await new Promise((resolve) => h2.close(resolve));
     }
   });
 
