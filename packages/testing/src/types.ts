@@ -255,7 +255,10 @@ export interface MintWebhookTokenOptions
     kind: 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
     /** Name of the configuration. */
     name: string;
-    /** Default: the registry's UID (created if missing). */
+    /**
+     * `boundObjectRef.uid`. Default: the configuration's. A configuration not in the kit's cluster
+     * yet is created (with this UID when given); one with another UID answers 409.
+     */
     uid?: string;
   };
   /**

@@ -2,7 +2,7 @@ import type { RuleAuthorizer } from './authorizer.js';
 import { badRequestStatus, forbiddenResourceStatus, invalidStatus, statusObject } from './http/status.js';
 import { serviceAccountUsername } from './jwt/claims.js';
 import type { Minter } from './jwt/minter.js';
-import type { ObjectRegistry, StoredObject } from './registry.js';
+import type { ObjectRegistry } from './registry.js';
 import { KubernetesStatusError } from './status-error.js';
 import type { MintWebhookTokenOptions } from './types.js';
 import { webhookAudience } from './webhook-audience.js';
@@ -187,11 +187,9 @@ export async function issueWebhookToken(
       ),
     );
   if (ctx.registry.wasDeleted(webhook.kind, '', webhook.name)) throw denied();
-  const configuration: StoredObject =
-    ctx.registry.get(webhook.kind, '', webhook.name) ??
-    (webhook.uid === undefined ? ctx.registry.create(webhook.kind, '', webhook.name) : undefined) ??
-    // A uid for a configuration that does not exist: the token names an object of the test's making.
-    ({ kind: webhook.kind, namespace: '', name: webhook.name, uid: webhook.uid } as StoredObject);
+  // A configuration the test never mentioned is created (with `webhook.uid` when given).
+  const existing = ctx.registry.get(webhook.kind, '', webhook.name);
+  const configuration = existing ?? ctx.registry.create(webhook.kind, '', webhook.name, webhook.uid);
   if (configuration.deletionTimestamp !== undefined && ctx.now() > configuration.deletionTimestamp)
     throw denied();
   if (group !== '*' && configuration.webhooks) {
@@ -202,11 +200,7 @@ export async function issueWebhookToken(
   }
 
   // 7. The bound object reference's uid.
-  if (
-    webhook.uid !== undefined &&
-    ctx.registry.get(webhook.kind, '', webhook.name) &&
-    webhook.uid !== configuration.uid
-  ) {
+  if (webhook.uid !== undefined && webhook.uid !== configuration.uid) {
     throw new KubernetesStatusError(
       statusObject(
         409,
