@@ -1,4 +1,4 @@
-import { isInteger, isObject, isStringList, type ResourceType } from './http/decode.js';
+import { isInteger, isObject, isStringList, objectFields, type ResourceType } from './http/decode.js';
 import { decodeTokenRequest } from './http/protobuf.js';
 import { invalidStatus, statusObject } from './http/status.js';
 import type { Minter } from './jwt/minter.js';
@@ -23,6 +23,14 @@ export const TOKEN_REQUEST_TYPE: ResourceType = {
   internalPackage: 'authentication',
   protobuf: decodeTokenRequest,
   protobufAnswers: true,
+  known: objectFields({
+    spec: {
+      audiences: true,
+      expirationSeconds: true,
+      boundObjectRef: { kind: true, apiVersion: true, name: true, uid: true },
+    },
+    status: { token: true, expirationTimestamp: true },
+  }),
   fields: [
     { path: ['spec'], goField: 'TokenRequest', goType: 'v1.TokenRequestSpec', accepts: isObject },
     { path: ['spec', 'audiences'], goField: 'TokenRequestSpec', goType: '[]string', accepts: isStringList },

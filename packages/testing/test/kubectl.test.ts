@@ -238,6 +238,21 @@ describe.runIf(KUBECTL)('with the kubectl binary', () => {
     });
   });
 
+  it('kubectl create -f with a misspelt field fails with the server-side strict decoding error', async () => {
+    const manifest = await api.writeFile(
+      'tokenreview-typo.yaml',
+      'apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: x\n  audience: ["https://webhook.example"]\n',
+    );
+    const failure = await run(KUBECTL!, ['--kubeconfig', api.kubeconfigPath, 'create', '-f', manifest]).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toBe(
+      `Error from server (BadRequest): error when creating "${manifest}": TokenReview in version "v1" cannot be handled as a TokenReview: strict decoding error: unknown field "spec.audience"\n`,
+    );
+  });
+
   it('kubectl create token prints a token the kit reviews as that service account', async () => {
     const { stdout } = await run(KUBECTL!, [
       '--kubeconfig',

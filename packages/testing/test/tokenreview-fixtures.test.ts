@@ -231,3 +231,63 @@ describe('TokenReview callers', () => {
     expect(get.status).toBe(405);
   });
 });
+
+describe('server-side field validation (fieldValidation), as kubectl create -f relies on', () => {
+  let api: TestApiserver;
+  beforeAll(async () => {
+    api = await startTestApiserver();
+  });
+  afterAll(() => api.close());
+  const post = (query: string, body: unknown, path = '/apis/authentication.k8s.io/v1/tokenreviews') =>
+    call(api, `${path}${query}`, { token: api.reviewer.token, body });
+  const typo = {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenReview',
+    metadata: { labels: { a: 'b' }, annotations: {} },
+    spec: { token: 'x', audience: ['https://webhook.example'] },
+    extra: true,
+  };
+
+  it('Strict refuses fields the type does not have (400, in body order)', async () => {
+    const res = await post('?fieldManager=kubectl-create&fieldValidation=Strict', typo);
+    expect(res.status).toBe(400);
+    expect(res.json()).toEqual({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message:
+        'TokenReview in version "v1" cannot be handled as a TokenReview: strict decoding error: unknown field "spec.audience", unknown field "extra"',
+      reason: 'BadRequest',
+      code: 400,
+    });
+    const sar = await post(
+      '?fieldValidation=Strict',
+      { spec: { user: 'u', resourceAttributes: { verb: 'get', resource: 'pods', namespaces: 'x' } } },
+      '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+    );
+    expect((sar.json() as { message: string }).message).toBe(
+      'SubjectAccessReview in version "v1" cannot be handled as a SubjectAccessReview: strict decoding error: unknown field "spec.resourceAttributes.namespaces"',
+    );
+  });
+
+  it('Warn (the default) answers with a Warning header per field; Ignore says nothing; known fields pass', async () => {
+    const warned = await post('', typo);
+    expect(warned.status).toBe(201);
+    expect(warned.headers.warning).toBe(
+      '299 - "unknown field \\"spec.audience\\"", 299 - "unknown field \\"extra\\""',
+    );
+    const ignored = await post('?fieldValidation=Ignore', typo);
+    expect(ignored.status).toBe(201);
+    expect(ignored.headers.warning).toBeUndefined();
+    const clean = await post('?fieldValidation=Strict', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      metadata: { name: 'r', labels: { a: 'b' } },
+      spec: { token: 'x', audiences: ['https://webhook.example'] },
+      status: {},
+    });
+    expect(clean.status).toBe(201);
+    expect(clean.headers.warning).toBeUndefined();
+  });
+});

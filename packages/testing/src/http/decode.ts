@@ -16,6 +16,51 @@ export interface ResourceType {
   protobufAnswers?: boolean;
   /** `[json path, Go struct field name, Go type, JSON check]` for the fields whose type matters. */
   fields: Array<{ path: string[]; goField: string; goType: string; accepts: (v: unknown) => boolean }>;
+  /** The JSON fields the Go type has, for server-side field validation (`fieldValidation`). */
+  known: FieldTree;
+}
+
+/** Known JSON field names; `true` = anything below is accepted (maps, lists, types not walked). */
+export type FieldTree = { [field: string]: FieldTree | true };
+
+/** `metav1.ObjectMeta`'s fields. */
+export const OBJECT_META: FieldTree = Object.fromEntries(
+  [
+    'name',
+    'generateName',
+    'namespace',
+    'selfLink',
+    'uid',
+    'resourceVersion',
+    'generation',
+    'creationTimestamp',
+    'deletionTimestamp',
+    'deletionGracePeriodSeconds',
+    'labels',
+    'annotations',
+    'ownerReferences',
+    'finalizers',
+    'managedFields',
+  ].map((f) => [f, true]),
+);
+
+/** A top-level object: `apiVersion`, `kind`, `metadata` and the type's own fields. */
+export function objectFields(own: FieldTree): FieldTree {
+  return { apiVersion: true, kind: true, metadata: OBJECT_META, ...own };
+}
+
+/** The fields of a JSON object its Go type does not have, as sigs.k8s.io/json names them (`spec.foo`), in body order. */
+export function unknownFields(value: Record<string, unknown>, tree: FieldTree, prefix = ''): string[] {
+  const found: string[] = [];
+  for (const [key, child] of Object.entries(value)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const known = tree[key];
+    if (known === undefined) found.push(path);
+    else if (known !== true && isObject(child)) {
+      found.push(...unknownFields(child as Record<string, unknown>, known, path));
+    }
+  }
+  return found;
 }
 
 /** Kinds of the API groups the kit serves, for "cannot be handled as" messages. */
@@ -57,7 +102,9 @@ export function decodeBody(
   body: Buffer,
   contentType: string | undefined,
   type: ResourceType,
-): { ok: true; object: Record<string, unknown> } | { ok: false; status: KubernetesStatus } {
+):
+  | { ok: true; object: Record<string, unknown>; unknownFields: string[] }
+  | { ok: false; status: KubernetesStatus } {
   const media = mediaType(contentType);
   const accepted = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'];
   if (!accepted.includes(media)) return { ok: false, status: unsupportedMediaTypeStatus(accepted) };
@@ -100,6 +147,8 @@ export function decodeBody(
     object = parsed as Record<string, unknown>;
   }
 
+  // Protobuf cannot carry fields the type does not have; JSON can.
+  const unknown = media === 'application/vnd.kubernetes.protobuf' ? [] : unknownFields(object, type.known);
   const kind = typeof object.kind === 'string' ? object.kind : '';
   const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : '';
   if (kind !== '' && kind !== type.kind) {
@@ -122,7 +171,7 @@ export function decodeBody(
       };
     }
   }
-  return { ok: true, object };
+  return { ok: true, object, unknownFields: unknown };
 }
 
 function cannotHandle(kind: string, apiVersion: string, type: ResourceType, why: string): KubernetesStatus {

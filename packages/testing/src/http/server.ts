@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateRequest, type Caller } from '../auth/authenticate-request.js';
 import { type BootstrapBinding, bootstrapAllows, isSuperuser } from '../auth/bootstrap-policy.js';
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
-import type { UserDirectory } from '../auth/users.js';
+import type { UserDirectory, UserInfo } from '../auth/users.js';
 import type { RuleAuthorizer } from '../authorizer.js';
 import type { FaultTable } from '../faults.js';
 import type { Minter } from '../jwt/minter.js';
@@ -25,6 +25,7 @@ import { encodeStatus, encodeTokenRequest } from './protobuf.js';
 import { BodyTooLargeError, readBody } from './read-body.js';
 import { nonResourceVerb, resourceInfo } from './request-info.js';
 import {
+  badRequestStatus,
   faultStatus,
   forbiddenPathStatus,
   forbiddenResourceStatus,
@@ -62,7 +63,8 @@ export interface ServerState {
 
 interface Answer {
   status: number;
-  headers: Record<string, string>;
+  /** A list is written as several header lines (Warning). */
+  headers: Record<string, string | string[]>;
   body: string | Buffer;
 }
 
@@ -431,6 +433,36 @@ async function answerFor(
   const decoded = decodeBody(raw, req.headers['content-type'], type);
   if (!decoded.ok) return statusAnswer(decoded.status, out);
   record.body = decoded.object;
+  // Server-side field validation: `Strict` refuses fields the type does not have, `Warn` (the
+  // default) names them in Warning headers, `Ignore` drops them silently.
+  const directive = url.searchParams.get('fieldValidation') || 'Warn';
+  const unknown = decoded.unknownFields.map((path) => `unknown field ${JSON.stringify(path)}`);
+  if (unknown.length > 0 && directive === 'Strict') {
+    return statusAnswer(
+      badRequestStatus(
+        `${type.kind} in version ${JSON.stringify(type.version)} cannot be handled as a ${type.kind}: strict decoding error: ${unknown.join(', ')}`,
+      ),
+      out,
+    );
+  }
+  const warnings = directive === 'Warn' ? unknown.map((text) => `299 - ${JSON.stringify(text)}`) : [];
+  const answer = await createAnswer(state, api, decoded.object, url, req, user, media, out);
+  // Like kube-apiserver's warning recorder, on whatever the request answers.
+  if (warnings.length > 0) answer.headers.warning = warnings;
+  return answer;
+}
+
+async function createAnswer(
+  state: ServerState,
+  api: Exclude<Route, { endpoint: 'openid-configuration' | 'jwks' }>,
+  object: Record<string, unknown>,
+  url: URL,
+  req: IncomingMessage,
+  user: UserInfo,
+  media: string,
+  out: Output,
+): Promise<Answer> {
+  const decoded = { object };
   const manager = fieldManager(url.searchParams.get('fieldManager'), req.headers['user-agent']);
 
   if (api.endpoint === 'tokenrequests') {
@@ -514,7 +546,7 @@ const PRIORITY_LEVEL_UID = randomUUID();
 
 function send(req: IncomingMessage, res: ServerResponse, answer: Answer, fault?: Fault): void {
   let body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-  const headers: Record<string, string | number> = {
+  const headers: Record<string, string | string[] | number> = {
     'audit-id': randomUUID(),
     ...answer.headers,
     // Authentication runs before priority and fairness: a 401 carries no flow schema.

@@ -1,7 +1,8 @@
-import type { ResourceType } from '../http/decode.js';
+import { objectFields, type ResourceType } from '../http/decode.js';
 import { decodeSubjectAccessReview } from '../http/protobuf.js';
 import { statusObject } from '../http/status.js';
 import { reviewMetadata } from './managed-fields.js';
+import { ACCESS_REVIEW_STATUS, RESOURCE_ATTRIBUTES } from './subject-access-review.js';
 import type { ReviewAnswer } from './token-review.js';
 
 const API_VERSION = 'authorization.k8s.io/v1';
@@ -78,5 +79,9 @@ export const SELF_SUBJECT_ACCESS_REVIEW_TYPE: ResourceType = {
   internalPackage: 'authorization',
   // SelfSubjectAccessReviewSpec numbers its two attribute fields as SubjectAccessReviewSpec does.
   protobuf: decodeSubjectAccessReview,
+  known: objectFields({
+    spec: { resourceAttributes: RESOURCE_ATTRIBUTES, nonResourceAttributes: { path: true, verb: true } },
+    status: ACCESS_REVIEW_STATUS,
+  }),
   fields: [],
 };

@@ -1,5 +1,12 @@
 import type { RuleAuthorizer } from '../authorizer.js';
-import { isObject, isString, isStringList, type ResourceType } from '../http/decode.js';
+import {
+  type FieldTree,
+  isObject,
+  isString,
+  isStringList,
+  objectFields,
+  type ResourceType,
+} from '../http/decode.js';
 import { decodeSubjectAccessReview } from '../http/protobuf.js';
 import { invalidStatus } from '../http/status.js';
 import type { AccessAttributes } from '../types.js';
@@ -10,6 +17,28 @@ const API_VERSION = 'authorization.k8s.io/v1';
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** `authorizationv1.ResourceAttributes`' fields (the selectors are not walked). */
+export const RESOURCE_ATTRIBUTES: FieldTree = Object.fromEntries(
+  [
+    'namespace',
+    'verb',
+    'group',
+    'version',
+    'resource',
+    'subresource',
+    'name',
+    'fieldSelector',
+    'labelSelector',
+  ].map((f) => [f, true]),
+);
+/** `authorizationv1.SubjectAccessReviewStatus`' fields. */
+export const ACCESS_REVIEW_STATUS: FieldTree = {
+  allowed: true,
+  denied: true,
+  reason: true,
+  evaluationError: true,
+};
+
 /** What the kit decodes a SubjectAccessReview body as (Go field types for the 400 wording). */
 export const SUBJECT_ACCESS_REVIEW_TYPE: ResourceType = {
   kind: 'SubjectAccessReview',
@@ -17,6 +46,17 @@ export const SUBJECT_ACCESS_REVIEW_TYPE: ResourceType = {
   version: 'v1',
   internalPackage: 'authorization',
   protobuf: decodeSubjectAccessReview,
+  known: objectFields({
+    spec: {
+      resourceAttributes: RESOURCE_ATTRIBUTES,
+      nonResourceAttributes: { path: true, verb: true },
+      user: true,
+      groups: true,
+      extra: true,
+      uid: true,
+    },
+    status: ACCESS_REVIEW_STATUS,
+  }),
   fields: [
     {
       path: ['spec'],

@@ -1,6 +1,6 @@
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import type { UserInfo } from '../auth/users.js';
-import { isObject, isString, isStringList, type ResourceType } from '../http/decode.js';
+import { isObject, isString, isStringList, objectFields, type ResourceType } from '../http/decode.js';
 import { decodeTokenReview } from '../http/protobuf.js';
 import { badRequestStatus } from '../http/status.js';
 import { sortKeysDeep } from '../lib/sort-keys.js';
@@ -27,6 +27,15 @@ export const TOKEN_REVIEW_TYPE: ResourceType = {
   version: 'v1',
   internalPackage: 'authentication',
   protobuf: decodeTokenReview,
+  known: objectFields({
+    spec: { token: true, audiences: true },
+    status: {
+      authenticated: true,
+      user: { username: true, uid: true, groups: true, extra: true },
+      audiences: true,
+      error: true,
+    },
+  }),
   fields: [
     { path: ['spec'], goField: 'TokenReview', goType: 'v1.TokenReviewSpec', accepts: isObject },
     { path: ['spec', 'token'], goField: 'TokenReviewSpec', goType: 'string', accepts: isString },
