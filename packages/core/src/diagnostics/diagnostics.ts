@@ -1,3 +1,4 @@
+import { scrubUpstreamText } from '../lib/scrub.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -95,7 +96,9 @@ export class Diagnostics {
   #emit(diagnostic: Diagnostic, repeated: number): void {
     const { code, cause, scope, level, message, fix } = diagnostic;
     const logger = this.#settings.logger;
-    const text = `apiserver-token: ${message}`;
+    // Messages quote upstream texts already scrubbed where they were read; once more here, the
+    // last stop before a log line or a process warning, for anything JWT-shaped.
+    const text = `apiserver-token: ${scrubUpstreamText(message)}`;
     if (logger !== undefined) {
       const object: Record<string, unknown> = { code, cause };
       if (scope !== undefined) object.scope = scope;

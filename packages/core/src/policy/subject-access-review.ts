@@ -5,6 +5,7 @@ import type { RequestLike } from '../contracts/verifier.js';
 import type { Diagnostics } from '../diagnostics/diagnostics.js';
 import { ApiserverTokenError, ApiserverUnavailableError, ForbiddenIdentityError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
+import { scrubbedMessage, scrubUpstreamText } from '../lib/scrub.js';
 import type { Logger } from '../logger.js';
 import {
   type AttemptFailure,
@@ -149,7 +150,7 @@ export class SubjectAccessReviewer {
       decision = await pending;
     }
     if (!decision.allowed) {
-      const reason = decision.reason ? `: ${decision.reason.slice(0, 200)}` : '';
+      const reason = decision.reason ? `: ${scrubUpstreamText(decision.reason).slice(0, 200)}` : '';
       throw new ForbiddenIdentityError(`SubjectAccessReview denied ${identity.username}${reason}`);
     }
   }
@@ -227,9 +228,9 @@ export class SubjectAccessReviewer {
     try {
       api = await this.#client();
     } catch (error) {
-      const reason = `SubjectAccessReview client unusable: ${(error as Error)?.message ?? String(error)}`;
+      const reason = `SubjectAccessReview client unusable: ${scrubbedMessage(error)}`;
       logger?.error({ fingerprint }, `apiserver-token: ${reason}`);
-      throw new ApiserverUnavailableError(reason, { cause: error, retryAfter: 5 });
+      throw new ApiserverUnavailableError(reason, { retryAfter: 5 });
     }
     for (let attempt = 0; ; attempt++) {
       if (this.#closing.signal.aborted) throw new ApiserverUnavailableError('the verifier is closed');

@@ -1,3 +1,4 @@
+import { scrubbedMessage, scrubUpstreamText } from '../lib/scrub.js';
 import { parseRetryAfter } from './backoff.js';
 
 /** Why one TokenReview attempt produced no verdict, and whether trying again may help. */
@@ -67,31 +68,46 @@ function headerOf(headers: unknown, name: string): unknown {
   return undefined;
 }
 
-function statusMessage(body: unknown): string {
+/**
+ * The `message` of the Kubernetes `Status` an error answer carried, scrubbed and cut. client-node
+ * hands the body over parsed for the statuses its API declares and as text for the others.
+ */
+function statusMessage(raw: unknown, secrets: readonly (string | undefined)[]): string {
+  let body = raw;
+  if (typeof raw === 'string' && raw.length <= 65_536) {
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return '';
+    }
+  }
   if (
     typeof body === 'object' &&
     body !== null &&
     typeof (body as { message?: unknown }).message === 'string'
   ) {
-    return `: ${JSON.stringify((body as { message: string }).message.slice(0, 300))}`;
+    const message = scrubUpstreamText((body as { message: string }).message, secrets);
+    return `: ${JSON.stringify(message.slice(0, 300))}`;
   }
   return '';
 }
 
 /**
  * Classify what a client call threw: an HTTP error status from the apiserver (client-node's
- * `ApiException`, with a numeric `code`), our timeout, or a transport error.
+ * `ApiException`, with a numeric `code`), our timeout, or a transport error. The reason quotes
+ * upstream text with `secrets` (the token under review) and anything JWT-shaped scrubbed.
  */
 export function classifyAttemptFailure(
   error: unknown,
   nowMs: number,
   what: 'TokenReview' | 'SubjectAccessReview' = 'TokenReview',
+  secrets: readonly (string | undefined)[] = [],
 ): AttemptFailure {
   if (error instanceof AttemptTimeoutError)
     return { retryable: false, reason: `${what} timed out: ${error.message}` };
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'number' && code >= 100 && code <= 599) {
-    const detail = statusMessage((error as { body?: unknown }).body);
+    const detail = statusMessage((error as { body?: unknown }).body, secrets);
     if (code === 401 || code === 403) {
       return {
         retryable: false,
@@ -115,8 +131,8 @@ export function classifyAttemptFailure(
     return failure;
   }
   const codes = errorCodes(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = scrubbedMessage(error, secrets);
   const reset = codes.some((value) => RESET_CODES.has(value)) || /socket hang up/i.test(message);
-  const label = codes[0] ?? (error instanceof Error ? error.name : 'error');
+  const label = scrubUpstreamText(codes[0] ?? (error instanceof Error ? error.name : 'error'), secrets);
   return { retryable: reset, reason: `${what} request failed (${label}): ${message.slice(0, 200)}` };
 }

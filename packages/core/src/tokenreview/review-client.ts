@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Diagnostics } from '../diagnostics/diagnostics.js';
 import { diagnoseReviewFailure } from '../diagnostics/review-diagnosis.js';
 import { ApiserverTokenError, ApiserverUnavailableError } from '../errors.js';
+import { scrubbedMessage } from '../lib/scrub.js';
 import type { Logger } from '../logger.js';
 import { type AttemptFailure, classifyAttemptFailure, retryAfterSeconds } from './attempt-failure.js';
 import { type BackoffSettings, backoffDelay } from './backoff.js';
@@ -89,7 +90,7 @@ export class TokenReviewClient {
       if (error instanceof ApiserverTokenError) throw error;
       // A configuration problem surfaces as unavailability per request; its message is logged.
       throw this.#unavailable(
-        `TokenReview client unusable: ${(error as Error)?.message ?? String(error)}`,
+        `TokenReview client unusable: ${scrubbedMessage(error, [token])}`,
         undefined,
         fingerprint,
         true,
@@ -118,10 +119,10 @@ export class TokenReviewClient {
           this.#closing.signal,
         );
         this.lastError = undefined;
-        return readReviewStatus(response.status, audiences);
+        return readReviewStatus(response.status, audiences, token);
       } catch (error) {
         if (error instanceof ApiserverTokenError) throw error;
-        failure = classifyAttemptFailure(error, this.#now());
+        failure = classifyAttemptFailure(error, this.#now(), 'TokenReview', [token]);
       } finally {
         release();
       }

@@ -1,5 +1,6 @@
 import { TokenRejectedError } from '../errors.js';
 import { describeValue } from '../jwt/decode.js';
+import { scrubUpstreamText } from '../lib/scrub.js';
 import { identityFromReviewUser, type ReviewedIdentity, type TokenReviewUser } from './user-identity.js';
 
 /** `status` of a TokenReview response. A rejection has `authenticated` absent, not `false`. */
@@ -20,17 +21,22 @@ export interface AcceptedReview {
 /**
  * Read a TokenReview's verdict. Accepts only `authenticated === true` with a non-empty overlap
  * between the audiences we asked for and `status.audiences`; anything else throws
- * `TokenRejectedError` whose message (for logs, never for the caller) carries `status.error`.
+ * `TokenRejectedError` whose message (for logs, never for the caller) carries `status.error`,
+ * with `token` and anything JWT-shaped scrubbed from it (an authenticator may echo its input).
  */
 export function readReviewStatus(
   status: TokenReviewStatus | undefined,
   requested: readonly string[],
+  token?: string,
 ): AcceptedReview {
   if (status === undefined || status === null || typeof status !== 'object') {
     throw new TokenRejectedError('TokenReview answered without a status');
   }
   if (status.authenticated !== true) {
-    const reason = typeof status.error === 'string' && status.error !== '' ? status.error : 'no reason given';
+    const reason =
+      typeof status.error === 'string' && status.error !== ''
+        ? scrubUpstreamText(status.error, [token])
+        : 'no reason given';
     throw new TokenRejectedError(`TokenReview: not authenticated: ${JSON.stringify(reason.slice(0, 300))}`);
   }
   const stated = Array.isArray(status.audiences) ? status.audiences : [];

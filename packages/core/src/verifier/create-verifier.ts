@@ -22,6 +22,7 @@ import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
 import { reportSkippedKeys } from '../jwks/report-skipped.js';
 import { JwksStrategy } from '../jwks/strategy.js';
 import type { PrecheckedToken } from '../jwt/precheck.js';
+import { scrubbedMessage } from '../lib/scrub.js';
 import { LOGS_VERDICTS } from '../logger.js';
 import { type MetricsSnapshot, RequestCounts } from '../metrics/snapshot.js';
 import type { MetricsTarget } from '../metrics/target.js';
@@ -295,13 +296,16 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
   const review = config.mode === 'jwks' ? undefined : createReviewStrategy(config, diagnostics);
   const strategies: TokenStrategy[] = [jwks, review].filter((strategy) => strategy !== undefined);
   const { authorizers, reviewer } = createAuthorizers(config, diagnostics);
-  const unexpected = (error: unknown): ApiserverTokenError =>
-    isApiserverTokenError(error)
-      ? error
-      : new (config.mode === 'tokenreview' ? ApiserverUnavailableError : IssuerUnavailableError)(
-          `unexpected: ${(error as Error)?.message ?? String(error)}`,
-          { cause: error, retryAfter: 5 },
-        );
+  const unexpected = (error: unknown, token?: string): ApiserverTokenError => {
+    if (isApiserverTokenError(error)) return error;
+    const message = scrubbedMessage(error, [token]);
+    const raw = (error as Error | null)?.message ?? String(error);
+    // The cause is kept only when its text holds nothing to scrub: a logged error prints it.
+    return new (config.mode === 'tokenreview' ? ApiserverUnavailableError : IssuerUnavailableError)(
+      `unexpected: ${message}`,
+      { ...(message === raw && { cause: error }), retryAfter: 5 },
+    );
+  };
   const {
     pipeline,
     metered,

@@ -35,8 +35,11 @@ export interface PipelineSettings {
   logger: Logger | undefined;
   /** False in observe mode: rejections are logged as what enforcing would have done. */
   enforcing: boolean;
-  /** Turns an unexpected exception into the 503 this mode reports (never a 500, never an accept). */
-  unexpected: (error: unknown) => ApiserverTokenError;
+  /**
+   * Turns an unexpected exception into the 503 this mode reports (never a 500, never an accept),
+   * its message scrubbed of `token` and anything JWT-shaped.
+   */
+  unexpected: (error: unknown, token?: string) => ApiserverTokenError;
   /** Sees every failed verification (not cache hits, not policy), to spot a clock that is off. */
   clockSkew?: ClockSkewWatch;
 }
@@ -204,11 +207,8 @@ export class Pipeline {
       if (isApiserverTokenError(error)) {
         failure = error;
       } else {
-        logger?.error(
-          { fingerprint, err: (error as Error)?.message ?? String(error) },
-          'apiserver-token: unexpected error',
-        );
-        failure = this.#settings.unexpected(error);
+        failure = this.#settings.unexpected(error, token);
+        logger?.error({ fingerprint, err: failure.message }, 'apiserver-token: unexpected error');
       }
       this.#logRejection(failure, fingerprint);
       this.#settings.clockSkew?.observe(failure);
