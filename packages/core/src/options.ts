@@ -147,8 +147,9 @@ export interface CacheOptions {
   /** Longest life of a verified entry, in seconds; always capped by the token's `exp`. Env: `APISERVER_TOKEN_CACHE_TTL`. Default: `300`. */
   ttl?: number;
   /**
-   * Life of a cached rejection (401 only, never 503, never what the cheap pre-check refuses), in
-   * seconds. Default: `0` (rejections are not cached).
+   * Life of a cached local rejection (401 only, never 503, never what the cheap pre-check
+   * refuses), in seconds. The apiserver's "no" (`token_rejected`, `revoked`) is kept for
+   * `tokenReview.failureCacheTtl` instead. Default: `0` (local rejections are not cached).
    */
   failureTtl?: number;
 }

@@ -133,7 +133,9 @@ describe('metrics scraped from a prom-client registry over HTTP', () => {
     // Hits: the allowed token twice, the refused one once (its identity is cached, the SAR says no).
     expect(sampleValue(after, 'apiserver_token_cache_hits_total')).toBe(3);
     expect(sampleValue(after, 'apiserver_token_cache_misses_total')).toBe(5);
-    expect(sampleValue(after, 'apiserver_token_cache_entries')).toBe(2);
+    // Entries: the allowed and refused identities, and the apiserver's "no" to the revoked token
+    // (kept for tokenReview.failureCacheTtl).
+    expect(sampleValue(after, 'apiserver_token_cache_entries')).toBe(3);
     expect(sampleValue(after, 'apiserver_token_cache_evictions_total')).toBe(0);
     // The request without a token never reached the cache: counted, not timed.
     expect(sampleValue(after, 'apiserver_token_verification_duration_seconds_count', { cache: 'hit' })).toBe(

@@ -26,7 +26,7 @@ function configError(options: VerifierOptions): ApiserverTokenConfigError {
 }
 
 describe('tokenReview options', () => {
-  it('defaults: 10 s attempts, 5 attempts with 500 ms x1.5 backoff, 32 in flight, 10 s success TTL, no failure caching', () => {
+  it('defaults: 10 s attempts, 5 attempts with 500 ms x1.5 backoff, 32 in flight, 10 s success TTL, 5 s failure TTL', () => {
     expect(resolveTokenReviewOptions(undefined, {})).toEqual({
       client: {
         timeout: 10_000,
@@ -37,7 +37,7 @@ describe('tokenReview options', () => {
         maxQueued: 256,
       },
       cacheTtlMs: 10_000,
-      failureCacheTtlMs: 0,
+      failureCacheTtlMs: 5000,
       allowOpaqueTokens: false,
     });
   });
@@ -47,12 +47,14 @@ describe('tokenReview options', () => {
       APISERVER_TOKEN_TOKENREVIEW_TIMEOUT: '2500',
       APISERVER_TOKEN_TOKENREVIEW_MAX_IN_FLIGHT: '4',
       APISERVER_TOKEN_TOKENREVIEW_CACHE_TTL: '5',
+      APISERVER_TOKEN_TOKENREVIEW_FAILURE_CACHE_TTL: '2',
       APISERVER_TOKEN_TOKENREVIEW_ALLOW_OPAQUE_TOKENS: 'true',
     };
     const settings = resolveTokenReviewOptions(undefined, env);
     expect(settings.client.timeout).toBe(2500);
     expect(settings.client.maxInFlight).toBe(4);
     expect(settings.cacheTtlMs).toBe(5000);
+    expect(settings.failureCacheTtlMs).toBe(2000);
     expect(settings.allowOpaqueTokens).toBe(true);
     expect(resolveTokenReviewOptions({ timeout: 100, allowOpaqueTokens: false }, env)).toMatchObject({
       client: { timeout: 100 },

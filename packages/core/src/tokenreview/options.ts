@@ -64,8 +64,12 @@ export interface TokenReviewOptions {
    */
   cacheTtl?: number;
   /**
-   * How long a rejection by the apiserver is remembered, in seconds. Errors (apiserver
-   * unreachable, overloaded) are never cached. Default: `0` (not cached).
+   * How long the apiserver's "no" (`authenticated: false`: `token_rejected`, and `revoked` in
+   * `hybrid` mode) is remembered for that token, in seconds, keyed like successes: a replayed
+   * rejected token then costs one TokenReview per this period, not one per request. Errors
+   * (apiserver unreachable, overloaded, 503) are never cached. `0` turns it off. Kubernetes'
+   * delegated authentication remembers failures as long as successes (10 s).
+   * Env: `APISERVER_TOKEN_TOKENREVIEW_FAILURE_CACHE_TTL`. Default: `5`.
    */
   failureCacheTtl?: number;
   /**
@@ -166,7 +170,12 @@ export function resolveTokenReviewOptions(
     min: 0,
     max: 86_400,
   });
-  const failureCacheTtl = number(o.failureCacheTtl, 'tokenReview.failureCacheTtl', 0, { min: 0, max: 3600 });
+  const failureCacheTtl = number(
+    o.failureCacheTtl ?? envNumber(env, 'TOKENREVIEW_FAILURE_CACHE_TTL'),
+    'tokenReview.failureCacheTtl',
+    5,
+    { min: 0, max: 3600 },
+  );
   const allowOpaqueTokens =
     o.allowOpaqueTokens ?? envBoolean(env, 'TOKENREVIEW_ALLOW_OPAQUE_TOKENS') ?? false;
   if (typeof allowOpaqueTokens !== 'boolean') {

@@ -214,17 +214,21 @@ function withPolicyPrecheck(precheck: Precheck, config: ResolvedConfig): Prechec
 /**
  * Cache lifetimes: an apiserver verdict is trusted for `tokenReview.cacheTtl` so a revocation is
  * noticed that soon; in hybrid mode the one cached result (local and apiserver verdicts) lives
- * no longer than that either.
+ * no longer than that either. The apiserver's "no" (`token_rejected`, `revoked`) is remembered
+ * for `tokenReview.failureCacheTtl`, local rejections for `cache.failureTtl`.
  */
-function cacheTtls(config: ResolvedConfig): { ttlMs: number; failureTtlMs: number } {
-  if (config.mode === 'jwks') return { ttlMs: config.cache.ttlMs, failureTtlMs: config.cache.failureTtlMs };
+function cacheTtls(config: ResolvedConfig): {
+  ttlMs: number;
+  failureTtlMs: number;
+  reviewFailureTtlMs: number;
+} {
+  const failureTtlMs = config.cache.failureTtlMs;
+  if (config.mode === 'jwks') return { ttlMs: config.cache.ttlMs, failureTtlMs, reviewFailureTtlMs: 0 };
   const review = config.tokenReview;
   return {
     ttlMs: Math.min(config.cache.ttlMs, review.cacheTtlMs),
-    failureTtlMs:
-      config.mode === 'tokenreview'
-        ? review.failureCacheTtlMs
-        : Math.min(config.cache.failureTtlMs, review.failureCacheTtlMs),
+    failureTtlMs,
+    reviewFailureTtlMs: review.failureCacheTtlMs,
   };
 }
 

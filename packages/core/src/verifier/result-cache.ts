@@ -3,6 +3,9 @@ import { LRUCache } from 'lru-cache';
 import type { ApiserverTokenError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 
+/** The codes of a TokenReview's "no": what `tokenReview.failureCacheTtl` keeps. */
+const APISERVER_VERDICTS: ReadonlySet<string> = new Set(['token_rejected', 'revoked']);
+
 // One random key per process: cache keys are useless outside it and never reveal a token.
 const PROCESS_KEY = randomBytes(32);
 
@@ -19,7 +22,13 @@ interface Entry {
 export interface ResultCacheSettings {
   max: number;
   ttlMs: number;
+  /** Life of a cached local rejection (a bad signature, an expired token). */
   failureTtlMs: number;
+  /**
+   * Life of a cached rejection by the apiserver (`token_rejected`, `revoked`): a replay then
+   * costs no TokenReview. Default: `0`.
+   */
+  reviewFailureTtlMs?: number;
   audiences: readonly string[];
   now: () => number;
   /** Called when an entry is evicted to make room (metrics); absent, no eviction callback at all. */
@@ -90,11 +99,17 @@ export class ResultCache {
     this.#lru.set(key, { identity, error: undefined, fingerprint: identity.tokenFingerprint, expiresAt });
   }
 
-  /** Caches a rejection when `failureTtl` allows it; 503s are never cached. */
+  /**
+   * Caches a rejection for its TTL: the apiserver's verdicts for `reviewFailureTtlMs`, local ones
+   * for `failureTtlMs`. 503s (no verdict: issuer or apiserver unreachable) are never cached.
+   */
   setError(key: string, error: ApiserverTokenError, fingerprint: string): void {
-    if (this.#lru === undefined || this.#settings.failureTtlMs <= 0 || error.status === 503) return;
-    const expiresAt = this.#settings.now() + this.#settings.failureTtlMs;
-    this.#lru.set(key, { identity: undefined, error, fingerprint, expiresAt });
+    if (this.#lru === undefined || error.status === 503) return;
+    const ttl = APISERVER_VERDICTS.has(error.code)
+      ? (this.#settings.reviewFailureTtlMs ?? 0)
+      : this.#settings.failureTtlMs;
+    if (ttl <= 0) return;
+    this.#lru.set(key, { identity: undefined, error, fingerprint, expiresAt: this.#settings.now() + ttl });
   }
 
   get size(): number {
