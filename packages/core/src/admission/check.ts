@@ -2,7 +2,7 @@ import type { RequestLike } from '../contracts/verifier.js';
 import { AttestationMismatchError, MalformedAdmissionReviewError } from '../errors.js';
 import type { ApiserverIdentity } from '../identity.js';
 import type { ResolvedAdmission, WebhookConfigurationKind } from './options.js';
-import { readAdmissionBody } from './read-body.js';
+import { readAdmissionBodyOnce } from './read-body.js';
 
 /** What the KEP-6060 checks read of an AdmissionReview. */
 export interface AdmissionRequestFacts {
@@ -86,7 +86,10 @@ export function admissionCheck(
   return async (identity, request) => {
     if (request === undefined)
       throw new MalformedAdmissionReviewError('admission mode needs the request and its AdmissionReview');
-    const { body } = await readAdmissionBody(request, settings.maxBodyBytes);
+    // Read only now, for a token already verified: a caller without one never makes us buffer a body.
+    const { body, fromStream } = await readAdmissionBodyOnce(request, settings.maxBodyBytes);
+    // The verifier's own copy of the request: later steps (the predicate, the SubjectAccessReview) see the body.
+    if (fromStream && !Object.isFrozen(request)) Object.assign(request, { body, stream: undefined });
     const facts = admissionRequestFacts(body);
     const binding = webhookBinding(identity);
     const groups = attestedGroups(identity);

@@ -1,11 +1,14 @@
 import type { RequestLike } from '../contracts/verifier.js';
 import { AdmissionReviewTooLargeError, MalformedAdmissionReviewError } from '../errors.js';
+import { readReviewHead } from './review-head.js';
 
 /** The parts of a Node readable we look at, when the stream is one. */
 interface NodeReadableLike {
   readableDidRead?: boolean;
   readableEnded?: boolean;
   destroy?: (error?: Error) => void;
+  resume?: () => void;
+  iterator?: (options: { destroyOnReturn: boolean }) => AsyncIterable<Uint8Array | string>;
 }
 
 // Past this many times the limit, a body is no longer drained but the connection dropped.
@@ -33,8 +36,42 @@ function parse(text: string): unknown {
   }
 }
 
-async function readStream(stream: NonNullable<RequestLike['stream']>, maxBytes: number): Promise<unknown> {
+async function readStream(
+  stream: NonNullable<RequestLike['stream']>,
+  maxBytes: number,
+  timeoutMs: number | undefined,
+): Promise<unknown> {
   const chunks: Buffer[] = [];
+  let total = 0;
+  let timedOut = false;
+  // A sender that trickles its body (slow loris) loses its connection at the deadline: the body
+  // of a request already refused is not worth holding a read open for.
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          (stream as unknown as NodeReadableLike).destroy?.(new Error('read timeout'));
+        }, timeoutMs);
+  try {
+    total = await collect(stream, maxBytes, chunks);
+  } catch (error) {
+    if (timedOut) throw new MalformedAdmissionReviewError(`the body was not received within ${timeoutMs} ms`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut) throw new MalformedAdmissionReviewError(`the body was not received within ${timeoutMs} ms`);
+  if (total > maxBytes) throw new AdmissionReviewTooLargeError(`the body exceeds ${maxBytes} bytes`);
+  return parse(Buffer.concat(chunks, total).toString('utf8'));
+}
+
+/** Reads `stream` into `chunks` up to `maxBytes`; returns the bytes seen (more means too large). */
+async function collect(
+  stream: NonNullable<RequestLike['stream']>,
+  maxBytes: number,
+  chunks: Buffer[],
+): Promise<number> {
   let total = 0;
   for await (const chunk of stream) {
     const bytes =
@@ -49,8 +86,7 @@ async function readStream(stream: NonNullable<RequestLike['stream']>, maxBytes: 
     // Past the limit the rest is drained and dropped, so that the 413 can still be sent.
     if (total <= maxBytes) chunks.push(bytes);
   }
-  if (total > maxBytes) throw new AdmissionReviewTooLargeError(`the body exceeds ${maxBytes} bytes`);
-  return parse(Buffer.concat(chunks, total).toString('utf8'));
+  return total;
 }
 
 /**
@@ -62,7 +98,8 @@ async function readStream(stream: NonNullable<RequestLike['stream']>, maxBytes: 
 export async function readAdmissionBody(
   request: RequestLike,
   maxBytes: number,
-): Promise<{ body: unknown; fromStream: boolean }> {
+  timeoutMs?: number,
+): Promise<AdmissionBody> {
   const { body, stream } = request;
   if (typeof body === 'string' || isBytes(body)) {
     const size = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
@@ -76,6 +113,18 @@ export async function readAdmissionBody(
       fromStream: false,
     };
   }
+  if (readsStream(request))
+    return {
+      body: await readStream(stream as NonNullable<typeof stream>, maxBytes, timeoutMs),
+      fromStream: true,
+    };
+  return { body, fromStream: false };
+}
+
+/** True when the AdmissionReview has yet to be read from the request's stream (no parser ran). */
+export function readsStream(request: RequestLike): boolean {
+  const { body, stream } = request;
+  if (typeof body === 'string' || isBytes(body)) return false;
   // Express 4's json parser sets `{}` when the content type did not match and leaves the stream unread.
   const placeholder =
     body === undefined ||
@@ -83,6 +132,98 @@ export async function readAdmissionBody(
       body !== null &&
       Object.keys(body).length === 0 &&
       (stream as NodeReadableLike | undefined)?.readableDidRead === false);
-  if (placeholder && unread(stream)) return { body: await readStream(stream, maxBytes), fromStream: true };
-  return { body, fromStream: false };
+  return placeholder && unread(stream);
+}
+
+/** A request's AdmissionReview, and whether it was read from the stream (so the handler needs it handed on). */
+export interface AdmissionBody {
+  body: unknown;
+  fromStream: boolean;
+}
+
+/**
+ * Reads of a request's stream, by stream: the request object is copied on its way through the
+ * verifier, its stream is not. Weak, so a finished request takes its body with it.
+ */
+const reads = new WeakMap<object, Promise<AdmissionBody>>();
+
+function streamKey(request: RequestLike): object | undefined {
+  const { stream } = request;
+  return typeof stream === 'object' && stream !== null ? stream : undefined;
+}
+
+/**
+ * {@link readAdmissionBody}, once per request stream: the KEP-6060 check of a verified token, the
+ * adapter handing the body on, and a denial echoing the review's uid share one read.
+ */
+export function readAdmissionBodyOnce(
+  request: RequestLike,
+  maxBytes: number,
+  timeoutMs?: number,
+): Promise<AdmissionBody> {
+  const key = streamKey(request);
+  const started = key === undefined ? undefined : reads.get(key);
+  if (started !== undefined) return started;
+  const reading = readAdmissionBody(request, maxBytes, timeoutMs);
+  if (key !== undefined) reads.set(key, reading);
+  return reading;
+}
+
+/** The read of this request's stream already started by {@link readAdmissionBodyOnce}, if any. */
+export function startedAdmissionBodyRead(request: RequestLike): Promise<AdmissionBody> | undefined {
+  const key = streamKey(request);
+  return key === undefined ? undefined : reads.get(key);
+}
+
+/**
+ * The head of a rejected request's AdmissionReview, enough for its denial (`kind`, `apiVersion`,
+ * `request.uid`): the whole body parsed when it fits in `headBytes`, else what the first
+ * `headBytes` hold (kube-apiserver writes those fields first), the rest discarded unread into
+ * memory. Within `timeoutMs`, past which the connection is dropped. Undefined when nothing usable
+ * arrived; never throws.
+ */
+export async function readDenialHead(
+  request: RequestLike,
+  headBytes: number,
+  timeoutMs: number,
+): Promise<unknown> {
+  if (!readsStream(request)) return request.body;
+  const stream = request.stream as NonNullable<RequestLike['stream']>;
+  const node = stream as unknown as NodeReadableLike;
+  // A Node stream is left open when the loop stops early, so that the answer can still be sent.
+  const source =
+    typeof node.iterator === 'function' ? node.iterator.call(stream, { destroyOnReturn: false }) : stream;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let complete = true;
+  const timer = setTimeout(() => node.destroy?.(new Error('read timeout')), timeoutMs);
+  try {
+    for await (const chunk of source) {
+      const bytes =
+        typeof chunk === 'string'
+          ? Buffer.from(chunk, 'utf8')
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      chunks.push(bytes);
+      total += bytes.byteLength;
+      if (total > headBytes) {
+        complete = false;
+        break;
+      }
+    }
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+  // The rest flows off the wire and is dropped, as Node does for a body nobody reads.
+  if (!complete) node.resume?.();
+  const text = Buffer.concat(chunks, total).subarray(0, headBytes).toString('utf8');
+  if (complete) {
+    try {
+      return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    } catch {
+      return undefined;
+    }
+  }
+  return readReviewHead(text);
 }

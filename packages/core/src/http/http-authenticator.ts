@@ -1,4 +1,9 @@
-import { readAdmissionBody } from '../admission/read-body.js';
+import {
+  readAdmissionBodyOnce,
+  readDenialHead,
+  readsStream,
+  startedAdmissionBodyRead,
+} from '../admission/read-body.js';
 import { ADAPTER_OPTIONS, VERIFIER_HINTS, VERIFIER_OPTIONS } from '../config/known-options.js';
 import type { ApiserverTokenVerifier, RequestLike } from '../contracts/verifier.js';
 import { ApiserverTokenConfigError } from '../errors.js';
@@ -20,8 +25,27 @@ import { type ErrorResponse, renderError } from './render-error.js';
 import { logAccepted, logRefused, requestLoggerOf } from './request-log.js';
 import { decideVerdict } from './verdict.js';
 
-/** Largest body read to echo an AdmissionReview's uid in a denial, as kube-apiserver's 3 MiB. */
-const DENIAL_BODY_BYTES = 3 * 1024 * 1024;
+/**
+ * Most bytes of a rejected request's body read to build its AdmissionReview denial: a body that
+ * fits is parsed whole; of a larger one only this head is kept, where kube-apiserver writes
+ * `kind`, `apiVersion` and `request.uid`, and the rest is discarded as it arrives.
+ */
+export const DENIAL_HEAD_BYTES = 64 * 1024;
+
+/**
+ * Most rejected requests' bodies read at once (per adapter) to build their AdmissionReview
+ * denials. Beyond it a rejected request gets the plain HTTP error without its body being read.
+ * With {@link DENIAL_HEAD_BYTES}, callers without a valid token can make us hold at most
+ * 64 x 64 KiB = 4 MiB of bodies, however many they are and however large their bodies.
+ */
+export const DENIAL_READS_MAX = 64;
+
+/**
+ * How long the body of a rejected request may take to arrive, in milliseconds; past it the
+ * connection is dropped. kube-apiserver sends a whole AdmissionReview at once: only a sender
+ * trickling its body (slow loris) meets this.
+ */
+export const DENIAL_READ_TIMEOUT_MS = 5000;
 
 /** The result of authenticating one request. */
 export type AuthenticationOutcome =
@@ -117,9 +141,37 @@ export function createHttpAuthenticator<Request = unknown>(
   const verifyNow = verifyNowOf(verifier);
   // Observe mode belongs to the verifier (so one shared verifier is in one mode everywhere).
   const enforcing = verifier.enforcing !== false;
-  // respond: 'admission-review' without admission mode: the denial must echo the review's uid,
-  // so a body no parser read is read here, on failures only (never a silent plain 401).
-  const readsDenialBody = respond === 'admission-review' && admission === undefined;
+  // respond: 'admission-review': the denial must echo the review's uid, so a body no parser read
+  // is read here for a rejected request: its head only, a few at a time, within a deadline.
+  let denialReads = 0;
+
+  /** The AdmissionReview a denial echoes: parsed already, read by the verifier, or its head read now. */
+  function denialBody(request: RequestLike): unknown | Promise<unknown> {
+    const started = startedAdmissionBodyRead(request);
+    if (started !== undefined)
+      return started.then(
+        ({ body }) => body,
+        () => undefined,
+      );
+    if (!readsStream(request)) return request.body;
+    // Over the cap: a plain answer, the body left unread.
+    if (denialReads >= DENIAL_READS_MAX) return undefined;
+    denialReads++;
+    return readDenialHead(request, DENIAL_HEAD_BYTES, DENIAL_READ_TIMEOUT_MS).finally(() => {
+      denialReads--;
+    });
+  }
+
+  /** Observe mode hands a refused request on: with its AdmissionReview, read as for an accepted one. */
+  function observedBody(request: RequestLike): Promise<unknown> | unknown {
+    if (admission === undefined || (!readsStream(request) && startedAdmissionBodyRead(request) === undefined))
+      return request.body;
+    return readAdmissionBodyOnce(request, admission.maxBodyBytes).then(
+      ({ body }) => body,
+      () => undefined,
+    );
+  }
+
   // A verifier given a `logger` logs each verdict itself; otherwise each request's verdict goes to
   // the framework's request logger when there is one (Fastify's request.log, pino-http's req.log).
   const logsPerRequest = !logsVerdicts(verifier);
@@ -143,17 +195,18 @@ export function createHttpAuthenticator<Request = unknown>(
     const verdict = decideVerdict({ error }, enforcing);
     if (verdict.outcome === 'observed') {
       const response = renderError(error);
-      return request.body === undefined
-        ? { ok: false, observed: true, error, response }
-        : { ok: false, observed: true, error, response, body: request.body };
+      const observed = (body: unknown): AuthenticationOutcome =>
+        body === undefined
+          ? { ok: false, observed: true, error, response }
+          : { ok: false, observed: true, error, response, body };
+      const body = observedBody(request);
+      return isThenable(body) ? Promise.resolve(body).then(observed) : observed(body);
     }
-    if (readsDenialBody && request.body === undefined && request.stream !== undefined) {
-      return readAdmissionBody(request, DENIAL_BODY_BYTES).then(
-        ({ body }) => respondWith(error, body),
-        () => respondWith(error, undefined),
-      );
-    }
-    return respondWith(error, request.body);
+    if (respond !== 'admission-review') return respondWith(error, undefined);
+    const body = denialBody(request);
+    return isThenable(body)
+      ? Promise.resolve(body).then((read) => respondWith(error, read))
+      : respondWith(error, body);
   }
 
   function respondWith(error: unknown, body: unknown): AuthenticationOutcome {
@@ -213,22 +266,18 @@ export function createHttpAuthenticator<Request = unknown>(
     request: RequestLike,
     original: Request,
   ): Promise<AuthenticationOutcome> {
-    let parsedFromStream = false;
     try {
-      if (admission !== undefined) {
-        // Read once here, before verifying, so that a failure can still echo the review's uid.
-        const read = await readAdmissionBody(request, admission.maxBodyBytes);
-        if (read.fromStream) {
-          parsedFromStream = true;
-          request = { ...request, body: read.body, stream: undefined };
-        }
-      }
+      // The token first, from the headers: the verifier reads the AdmissionReview only for the
+      // KEP-6060 checks of a verified token; a rejected request's body is read (within limits)
+      // only to build its denial.
       const identity = await verifier.verify(request);
       if (onVerified !== undefined) await onVerified(identity, original);
+      if (admission === undefined) return accepted(identity, original);
+      // The verifier's read, shared: the handler gets the body no parser read.
+      const read = await readAdmissionBodyOnce(request, admission.maxBodyBytes);
       const outcome = accepted(identity, original);
-      return parsedFromStream ? { ...outcome, body: request.body } : outcome;
+      return read.fromStream ? { ...outcome, body: read.body } : outcome;
     } catch (error) {
-      // Observe mode hands on the body read from the stream, as for an accepted request.
       return rejected(error, request, original);
     }
   }

@@ -1,5 +1,4 @@
 import { admissionCheck } from '../admission/check.js';
-import { readAdmissionBody } from '../admission/read-body.js';
 import { PeerCertificateVerifier } from '../client-certificate/peer-certificate.js';
 import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type {
@@ -345,23 +344,14 @@ export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVer
     return Promise.reject(error);
   };
 
-  /** Admission mode: the AdmissionReview parsed into `body` (read from the stream if needed). */
-  const withBody = async (request: RequestLike): Promise<RequestLike> => {
-    if (admission === undefined) return request;
-    const { body, fromStream } = await readAdmissionBody(request, admission.maxBodyBytes);
-    return fromStream ? { ...request, body, stream: undefined } : request;
-  };
-
   const verifyWith = async (
     request: RequestLike | undefined,
     verifyToken: (request: RequestLike | undefined) => Promise<ApiserverIdentity>,
   ): Promise<ApiserverIdentity> => {
-    let prepared = request;
-    try {
-      if (request !== undefined) prepared = await withBody(request);
-    } catch (error) {
-      return reject(unexpected(error));
-    }
+    // Admission mode: the token is verified from the headers first; the AdmissionReview is read
+    // (from the stream when no parser ran) only by the KEP-6060 check of a verified token, into
+    // this copy of the request, so a caller without a valid token never makes us buffer a body.
+    const prepared = admission !== undefined && request !== undefined ? { ...request } : request;
     if (certificates === undefined) return verifyToken(prepared);
     const outcome = certificates.check(prepared?.socket);
     if (certificates.mode === 'accept') {
