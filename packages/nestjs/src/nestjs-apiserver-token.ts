@@ -82,7 +82,11 @@ export class ApiserverTokenGuard implements CanActivate {
     );
     // Observe mode (enforce: false): a refused request goes on too, without an identity.
     if (outcome.ok || outcome.observed === true) {
-      if (outcome.body !== undefined) req.body = outcome.body;
+      // Read from the stream (an app with `bodyParser: false`): marked parsed as body-parser does.
+      if (outcome.body !== undefined) {
+        req.body = outcome.body;
+        (req as { _body?: boolean })._body = true;
+      }
       req.apiserver = outcome.ok ? outcome.identity : undefined;
       return true;
     }

@@ -58,10 +58,15 @@ function translate(options: NodeApiserverTokenOptions) {
       { headers: req.headers, rawHeaders: req.rawHeaders, body: req.body, socket: req.socket, stream: req },
       req,
     );
-  const attach = (req: WithBody, outcome: AuthenticationOutcome & { ok: true }): void => {
-    // Admission mode read the AdmissionReview from the request itself: hand it on as a parser would.
-    if (outcome.body !== undefined) req.body = outcome.body;
-    req.apiserver = outcome.identity;
+  const attach = (req: WithBody, outcome: AuthenticationOutcome): void => {
+    // Admission mode read the AdmissionReview from the request itself: hand it on as a parser
+    // would, marked parsed (`_body`) so that a body-parser mounted after the guard skips it.
+    // Observe mode hands it on too: the request goes on, without an identity.
+    if (outcome.body !== undefined) {
+      req.body = outcome.body;
+      (req as { _body?: boolean })._body = true;
+    }
+    if (outcome.ok) req.apiserver = outcome.identity;
   };
   const send = (res: ServerResponse, outcome: AuthenticationOutcome & { ok: false }): void => {
     // Someone answered already: a second status line is impossible, and the handler must not run.
@@ -98,7 +103,10 @@ export function createApiserverTokenGuard(options: NodeApiserverTokenOptions = {
       attach(req, outcome);
       return outcome.identity;
     }
-    if (outcome.observed === true) return null; // observe mode: on, without an identity
+    if (outcome.observed === true) {
+      attach(req, outcome); // observe mode: on, without an identity
+      return null;
+    }
     send(res, outcome);
     return undefined;
   };
@@ -121,7 +129,7 @@ export function verifyApiserverToken(options: ConnectApiserverTokenOptions = {})
       const goesOn = outcome.ok || outcome.observed === true; // observe mode: on, without an identity
       if (!goesOn && errors === 'respond') return void send(res, outcome);
       forwarded = true;
-      if (outcome.ok) attach(req, outcome);
+      if (goesOn) attach(req, outcome);
       next(goesOn ? undefined : outcome.error);
     };
     const outcome = authenticate(req);
