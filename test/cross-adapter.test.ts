@@ -348,6 +348,35 @@ const webhookToken = (apiGroups: string[]) =>
   });
 const now = () => Math.floor(Date.now() / 1000);
 
+/** An AdmissionReview of about `bytes`, padded in its object (after `request.uid`, as kube-apiserver orders it). */
+const padded = (uid: string, bytes: number) => {
+  const review = admissionReview(uid);
+  return {
+    ...review,
+    request: {
+      ...review.request,
+      object: { ...review.request.object, data: { pad: 'x'.repeat(bytes) } },
+    },
+  };
+};
+/** The AdmissionReview denial every adapter answers a rejected review with. */
+const denial = (uid: string, code: number, reason: string, message: string) => ({
+  status: 200,
+  'www-authenticate': null,
+  'retry-after': null,
+  'content-type': json,
+  'cache-control': 'no-store',
+  body: {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: {
+      uid,
+      allowed: false,
+      status: { status: 'Failure', code, reason, message: `apiserver-token: ${message}` },
+    },
+  },
+});
+
 const SCENARIOS: Scenario[] = [
   { name: 'genuine token', config: 'http', authorization: bearer(() => mint()), expected: allowed() },
   {
@@ -490,6 +519,41 @@ const SCENARIOS: Scenario[] = [
         },
       },
     },
+  },
+  // Issue 8, item 6: the token is checked before the body; a rejected request's denial needs only
+  // the head of its review (64 KiB where no parser ran), so a larger one still gets its uid.
+  {
+    name: 'admission mode: no token, a 90 KiB AdmissionReview: a denial with its uid',
+    config: 'admission',
+    authorization: async () => [],
+    body: padded('uid-big-missing', 90 * 1024),
+    expected: denial('uid-big-missing', 401, 'Unauthorized', 'a bearer token is required (missing_token)'),
+  },
+  {
+    name: "admission mode: a token signed by another key under the issuer's kid, a 90 KiB review: a denial",
+    config: 'admission',
+    authorization: bearer(() => mint({ tamper: 'signature' })),
+    body: padded('uid-big-forged', 90 * 1024),
+    expected: denial(
+      'uid-big-forged',
+      401,
+      'Unauthorized',
+      'the bearer token is missing or invalid (invalid_signature)',
+    ),
+  },
+  {
+    name: 'admission mode: a genuine webhook token with a 90 KiB review passes',
+    config: 'admission',
+    authorization: bearer(() => webhookToken(['apps'])),
+    body: padded('uid-big-ok', 90 * 1024),
+    expected: allowed(),
+  },
+  {
+    name: 'admission mode: no token and a body that is no AdmissionReview: the plain 401',
+    config: 'admission',
+    authorization: async () => [],
+    body: { hello: 'world' },
+    expected: missing,
   },
   {
     name: 'admission mode: a body that is no AdmissionReview is a 400',
