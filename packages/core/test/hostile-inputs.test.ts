@@ -387,6 +387,49 @@ describe('hostile tokens and headers', () => {
   });
 });
 
+describe('admission mode: the hostile table with an AdmissionReview stream attached (issue 8, item 6)', () => {
+  // The token is checked from the headers first: not one hostile request may make the verifier
+  // read (buffer) its body.
+  let admissionVerifier: ApiserverTokenVerifier;
+  beforeAll(() => {
+    admissionVerifier = createVerifier({
+      audience: AUDIENCE,
+      issuer,
+      jwks: { ca: api.ca },
+      admission: true,
+      env: {},
+      now: () => NOW * 1000,
+    });
+  });
+  afterAll(async () => {
+    await admissionVerifier.close();
+  });
+
+  /** A request body that records whether anyone began to read it. */
+  const untouched = () => {
+    const state = { read: false };
+    const stream: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]() {
+        state.read = true;
+        return [Buffer.from('{"kind":"AdmissionReview"}')][Symbol.iterator]() as never;
+      },
+    };
+    return { state, stream };
+  };
+
+  it('refuses every hostile token with the same code, its body never read', async () => {
+    for (const [name, request, code, which] of [...caughtEarly, ...needKeys]) {
+      if (which === 'legacy') continue;
+      const { state, stream } = untouched();
+      const error = await admissionVerifier.verify({ ...request(), stream }).then(
+        () => undefined,
+        (caught: { code: string }) => caught,
+      );
+      expect({ name, code: error?.code, read: state.read }).toEqual({ name, code, read: false });
+    }
+  });
+});
+
 describe('requests of the wrong shape', () => {
   it('answers an ApiserverTokenError, never a TypeError', async () => {
     for (const request of [
