@@ -5,7 +5,6 @@ import {
   assertAdapterOptions,
   assertOneOf,
   createHttpAuthenticator,
-  renderAdmissionDenial,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -73,7 +72,9 @@ export function verifyApiserverToken(
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
     const parsed: Promise<unknown> | undefined = c.req.bodyCache.json;
     const body = parsed === undefined ? undefined : await parsed.catch(() => undefined);
-    const stream = admission && body === undefined && !raw.bodyUsed ? (raw.body ?? undefined) : undefined;
+    // The review, unread: admission mode reads it for a verified token, and a denial its head.
+    const readsReview = admission || authenticator.respond === 'admission-review';
+    const stream = readsReview && body === undefined && !raw.bodyUsed ? (raw.body ?? undefined) : undefined;
     const outcome = await authenticator.authenticate(
       {
         headers: incoming?.headers ?? raw.headers,
@@ -95,12 +96,7 @@ export function verifyApiserverToken(
       if (outcome.body !== undefined) c.req.bodyCache.json = Promise.resolve(outcome.body);
       return next();
     }
-    let { status, headers, body: payload } = outcome.response;
-    // Without admission mode a review is needed only to answer a rejection as a denial: read it now.
-    if (authenticator.respond === 'admission-review' && !admission && body === undefined) {
-      const denial = renderAdmissionDenial(outcome.error, await c.req.json().catch(() => undefined));
-      if (denial !== undefined) ({ status, headers, body: payload } = denial);
-    }
+    const { status, headers, body: payload } = outcome.response;
     const res = new Response(JSON.stringify(payload), { status, headers });
     if (errors === 'throw') throw new HTTPException(status, { res, cause: outcome.error });
     return res;

@@ -36,48 +36,11 @@ function parse(text: string): unknown {
   }
 }
 
-async function readStream(
-  stream: NonNullable<RequestLike['stream']>,
-  maxBytes: number,
-  timeoutMs: number | undefined,
-): Promise<unknown> {
+async function readStream(stream: NonNullable<RequestLike['stream']>, maxBytes: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let total = 0;
-  let timedOut = false;
-  // A sender that trickles its body (slow loris) loses its connection at the deadline: the body
-  // of a request already refused is not worth holding a read open for.
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          (stream as unknown as NodeReadableLike).destroy?.(new Error('read timeout'));
-        }, timeoutMs);
-  try {
-    total = await collect(stream, maxBytes, chunks);
-  } catch (error) {
-    if (timedOut) throw new MalformedAdmissionReviewError(`the body was not received within ${timeoutMs} ms`);
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-  if (timedOut) throw new MalformedAdmissionReviewError(`the body was not received within ${timeoutMs} ms`);
-  if (total > maxBytes) throw new AdmissionReviewTooLargeError(`the body exceeds ${maxBytes} bytes`);
-  return parse(Buffer.concat(chunks, total).toString('utf8'));
-}
-
-/** Reads `stream` into `chunks` up to `maxBytes`; returns the bytes seen (more means too large). */
-async function collect(
-  stream: NonNullable<RequestLike['stream']>,
-  maxBytes: number,
-  chunks: Buffer[],
-): Promise<number> {
-  let total = 0;
   for await (const chunk of stream) {
-    const bytes =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, 'utf8')
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const bytes = toBuffer(chunk);
     total += bytes.byteLength;
     if (total > maxBytes * DRAIN_FACTOR) {
       // Leaving the loop destroys the stream: a sender that never stops loses its connection.
@@ -86,7 +49,14 @@ async function collect(
     // Past the limit the rest is drained and dropped, so that the 413 can still be sent.
     if (total <= maxBytes) chunks.push(bytes);
   }
-  return total;
+  if (total > maxBytes) throw new AdmissionReviewTooLargeError(`the body exceeds ${maxBytes} bytes`);
+  return parse(Buffer.concat(chunks, total).toString('utf8'));
+}
+
+function toBuffer(chunk: Uint8Array | string): Buffer {
+  return typeof chunk === 'string'
+    ? Buffer.from(chunk, 'utf8')
+    : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
 /**
@@ -95,11 +65,7 @@ async function collect(
  * `maxBytes` (413 `admission_review_too_large`; unparsable JSON is 400 `malformed_admission_review`).
  * `fromStream` tells an adapter that it should store the parsed body for the handler.
  */
-export async function readAdmissionBody(
-  request: RequestLike,
-  maxBytes: number,
-  timeoutMs?: number,
-): Promise<AdmissionBody> {
+export async function readAdmissionBody(request: RequestLike, maxBytes: number): Promise<AdmissionBody> {
   const { body, stream } = request;
   if (typeof body === 'string' || isBytes(body)) {
     const size = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
@@ -115,7 +81,7 @@ export async function readAdmissionBody(
   }
   if (readsStream(request))
     return {
-      body: await readStream(stream as NonNullable<typeof stream>, maxBytes, timeoutMs),
+      body: await readStream(stream as NonNullable<typeof stream>, maxBytes),
       fromStream: true,
     };
   return { body, fromStream: false };
@@ -156,15 +122,11 @@ function streamKey(request: RequestLike): object | undefined {
  * {@link readAdmissionBody}, once per request stream: the KEP-6060 check of a verified token, the
  * adapter handing the body on, and a denial echoing the review's uid share one read.
  */
-export function readAdmissionBodyOnce(
-  request: RequestLike,
-  maxBytes: number,
-  timeoutMs?: number,
-): Promise<AdmissionBody> {
+export function readAdmissionBodyOnce(request: RequestLike, maxBytes: number): Promise<AdmissionBody> {
   const key = streamKey(request);
   const started = key === undefined ? undefined : reads.get(key);
   if (started !== undefined) return started;
-  const reading = readAdmissionBody(request, maxBytes, timeoutMs);
+  const reading = readAdmissionBody(request, maxBytes);
   if (key !== undefined) reads.set(key, reading);
   return reading;
 }
@@ -193,30 +155,42 @@ export async function readDenialHead(
   // A Node stream is left open when the loop stops early, so that the answer can still be sent.
   const source =
     typeof node.iterator === 'function' ? node.iterator.call(stream, { destroyOnReturn: false }) : stream;
+  const iterator = source[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let total = 0;
-  let complete = true;
-  const timer = setTimeout(() => node.destroy?.(new Error('read timeout')), timeoutMs);
+  let complete = false;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
   try {
-    for await (const chunk of source) {
-      const bytes =
-        typeof chunk === 'string'
-          ? Buffer.from(chunk, 'utf8')
-          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      chunks.push(bytes);
-      total += bytes.byteLength;
-      if (total > headBytes) {
-        complete = false;
+    while (total <= headBytes) {
+      const next = await Promise.race([iterator.next(), deadline]);
+      if (next === 'timeout') {
+        // A sender trickling its body (slow loris) loses its connection; a stream that is no
+        // Node stream (a Fetch body) is cancelled.
+        if (typeof node.destroy === 'function') node.destroy(new Error('read timeout'));
+        else void Promise.resolve(iterator.return?.()).catch(() => undefined);
+        return undefined;
+      }
+      if (next.done === true) {
+        complete = true;
         break;
       }
+      const bytes = toBuffer(next.value);
+      chunks.push(bytes);
+      total += bytes.byteLength;
     }
   } catch {
     return undefined;
   } finally {
     clearTimeout(timer);
   }
-  // The rest flows off the wire and is dropped, as Node does for a body nobody reads.
-  if (!complete) node.resume?.();
+  if (!complete) {
+    await Promise.resolve(iterator.return?.()).catch(() => undefined);
+    // The rest flows off the wire and is dropped, as Node does for a body nobody reads.
+    node.resume?.();
+  }
   const text = Buffer.concat(chunks, total).subarray(0, headBytes).toString('utf8');
   if (complete) {
     try {
