@@ -12,8 +12,9 @@ import { assertKnownKeys } from '../lib/known-keys.js';
 export type WebhookConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
 
 /**
- * Admission-aware verification: the request's AdmissionReview (`admission.k8s.io/v1`) is read
- * (from the parsed body, or from the raw request, capped at `maxBodyBytes`) and a token bound to
+ * Admission-aware verification: once the token is verified (from the headers, before any body is
+ * read), the request's AdmissionReview (`admission.k8s.io/v1`) is read (from the parsed body, or
+ * from the raw request, capped at `maxBodyBytes`) and a token bound to
  * a webhook configuration must be attested for the reviewed resource's API group
  * (`kubernetes.io.attestations.admissionReviewAPIGroups` must hold `request.resource.group` or
  * `*`; the core group `""` passes only with `*`). `request.resource.group` is compared, never the
