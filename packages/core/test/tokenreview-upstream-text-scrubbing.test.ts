@@ -8,6 +8,7 @@ import {
   type ReviewAnswer,
   type ReviewServer,
   reviewAnswer,
+  SUBJECTACCESSREVIEW_PATH,
   startReviewServer,
 } from './helpers/review-server.js';
 import { call, startVerifyingServer, type VerifyingServer } from './helpers/verifying-server.js';
@@ -187,6 +188,44 @@ describe('upstream texts are scrubbed of the token before they are logged or put
     const health = JSON.stringify(verifier.health());
     expect(health).toContain('HTTP 500');
     expect(leaks(health, [token, bystander])).toEqual([]);
+  });
+});
+
+describe('a SubjectAccessReview reason quoting a JWT', () => {
+  it('is scrubbed from the 403 and its log line', async () => {
+    const logger = recordingLogger();
+    const token = freshToken();
+    const { verifier } = await setup(
+      (request) =>
+        request.path === SUBJECTACCESSREVIEW_PATH
+          ? {
+              status: 201,
+              headers: { 'content-type': 'application/json' },
+              body: {
+                kind: 'SubjectAccessReview',
+                apiVersion: 'authorization.k8s.io/v1',
+                spec: {},
+                status: { allowed: false, reason: `webhook authorizer saw ${token} and ${bystander}` },
+              },
+            }
+          : reviewAnswer({
+              authenticated: true,
+              audiences: [AUDIENCE],
+              user: { username: 'system:serviceaccount:kube-system:webhook-auth', groups: [] },
+            }),
+      {
+        logger,
+        policy: {
+          subjectAccessReview: {
+            resourceAttributes: { verb: 'create', group: 'apps', resource: 'deployments' },
+          },
+        },
+      },
+    );
+    const error = await rejection(verifier, token);
+    expect(error).toMatchObject({ code: 'forbidden', status: 403 });
+    expect(error.message).toContain('webhook authorizer saw [redacted]');
+    expect(leaks(`${error.message}\n${logText(logger.calls)}`, [token, bystander])).toEqual([]);
   });
 });
 

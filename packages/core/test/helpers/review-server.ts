@@ -1,6 +1,6 @@
 /**
  * A real HTTPS server on 127.0.0.1 that answers `POST /apis/authentication.k8s.io/v1/tokenreviews`
- * as a test tells it to, with its own CA (made by the testing kit) and a kubeconfig pointing at
+ * (and SubjectAccessReviews) as a test tells it to, with its own CA (made by the testing kit) and a kubeconfig pointing at
  * it, so that the real `@kubernetes/client-node` talks to it exactly as to a kube-apiserver.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,11 +12,14 @@ import { join } from 'node:path';
 import { testTls } from './tls.js';
 
 export const TOKENREVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+export const SUBJECTACCESSREVIEW_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 
 /** One request the server received. */
 export interface ReceivedReview {
   headers: IncomingHttpHeaders;
   body: unknown;
+  /** The path posted to: {@link TOKENREVIEW_PATH} or {@link SUBJECTACCESSREVIEW_PATH}. */
+  path: string;
 }
 
 /** What the server does with a request: answer, cut the connection, or never answer. */
@@ -133,11 +136,12 @@ export async function startReviewServer(handler: ReviewHandler): Promise<ReviewS
       } catch {
         body = Buffer.concat(chunks).toString('utf8');
       }
-      if (req.method !== 'POST' || req.url?.split('?')[0] !== TOKENREVIEW_PATH) {
+      const path = req.url?.split('?')[0] ?? '';
+      if (req.method !== 'POST' || (path !== TOKENREVIEW_PATH && path !== SUBJECTACCESSREVIEW_PATH)) {
         res.writeHead(404).end();
         return;
       }
-      const received: ReceivedReview = { headers: req.headers, body };
+      const received: ReceivedReview = { headers: req.headers, body, path };
       state.received.push(received);
       const answer = await state.handler(received, count++);
       if ('hang' in answer) return;
