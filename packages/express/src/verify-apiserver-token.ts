@@ -48,12 +48,13 @@ export interface ApiserverTokenMiddleware extends RequestHandler, AdapterControl
  * options throw an `ApiserverTokenConfigError` here, not on the first request. With
  * `admission` on, the AdmissionReview is read from `req.body` when `express.json()` ran, else
  * from the request itself (capped at `admission.maxBodyBytes`) and then set as `req.body`;
- * `respond: 'admission-review'` alone needs `express.json()` before this middleware.
+ * `respond: 'admission-review'` reads a refused review itself to echo its uid. Mount
+ * `express.json()` after this middleware, so that a refused caller's body is never parsed.
  *
  * @example
  * ```ts
- * app.post('/validate', express.json(), verifyApiserverToken({ audience: 'https://my-webhook.my-ns.svc:443/validate' }),
- *   (req, res) => { console.log(req.apiserver?.username); ... });
+ * app.post('/validate', verifyApiserverToken({ audience: 'https://my-webhook.my-ns.svc:443/validate' }),
+ *   express.json({ limit: '3mb' }), (req, res) => { console.log(req.apiserver?.username); ... });
  * ```
  */
 export function verifyApiserverToken(

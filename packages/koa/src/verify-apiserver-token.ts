@@ -54,12 +54,13 @@ export interface ApiserverTokenMiddleware extends Middleware<ApiserverState>, Ad
  * options throw an `ApiserverTokenConfigError` here, not on the first request. Admission mode
  * and `respond: 'admission-review'` read the AdmissionReview from `ctx.request.body` when a body
  * parser ran before this middleware, else from the request stream (capped; the parsed review is
- * then left on `ctx.request.body`).
+ * then left on `ctx.request.body`). Mount the body parser after this middleware, so that a refused
+ * caller's body is never parsed.
  *
  * @example
  * ```ts
- * app.use(bodyParser());
  * app.use(verifyApiserverToken({ audience: 'https://my-webhook.my-ns.svc:443/validate' }));
+ * app.use(bodyParser({ jsonLimit: '3mb' }));
  * app.use((ctx) => { console.log(ctx.state.apiserver?.username); ... });
  * ```
  */

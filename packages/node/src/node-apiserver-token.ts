@@ -115,8 +115,9 @@ export function createApiserverTokenGuard(options: NodeApiserverTokenOptions = {
 
 /**
  * Connect-style middleware (Connect, Polka, and any `(req, res, next)` stack) that calls `next()`
- * only for a request carrying a valid token from a kube-apiserver, with `req.apiserver` set. A
- * body parser mounted before it provides `req.body` (needed by `respond: 'admission-review'`).
+ * only for a request carrying a valid token from a kube-apiserver, with `req.apiserver` set. Mount
+ * the body parser after it, so that a refused caller's body is never parsed: with `respond:
+ * 'admission-review'` it reads a refused review itself to echo its uid.
  */
 export function verifyApiserverToken(options: ConnectApiserverTokenOptions = {}): ApiserverTokenMiddleware {
   assertAdapterOptions(options);
