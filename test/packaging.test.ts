@@ -105,6 +105,37 @@ describe.each(PACKAGES)('packages/$dir (built)', ({ dir, main }) => {
   });
 });
 
+/**
+ * @arethetypeswrong/cli on each package as packed: its types resolve, and match the JavaScript,
+ * under node10, node16 (from ESM and from CJS) and bundler resolution. The CLI is ESM only (a
+ * command, whose library entry is for `import`): checked with attw's esm-only profile.
+ */
+describe.each([
+  ...PACKAGES.map(({ dir }) => ({ dir, profile: 'strict' })),
+  { dir: 'cli', profile: 'esm-only' },
+])('packages/$dir types (built, packed)', ({ dir, profile }) => {
+  it(`pass @arethetypeswrong/cli (profile ${profile})`, async () => {
+    const attw = join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js');
+    const output = await run(
+      process.execPath,
+      [attw, '--pack', '.', '--profile', profile, '--format', 'json'],
+      {
+        cwd: packageDir(dir),
+        timeout: 110_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    ).then(
+      ({ stdout }) => stdout,
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    );
+    const result = JSON.parse(output) as { analysis?: { problems?: Array<{ kind: string }> } };
+    const ignored = profile === 'esm-only' ? ['CJSResolvesToESM'] : [];
+    const problems = (result.analysis?.problems ?? []).filter((problem) => !ignored.includes(problem.kind));
+    expect(result.analysis, output.slice(0, 500)).toBeDefined();
+    expect(problems).toEqual([]);
+  }, 120_000);
+});
+
 describe.each(PACKAGES.filter(({ dir }) => !['core', 'testing'].includes(dir)))(
   'packages/$dir re-exports core for documented use',
   ({ dir }) => {
