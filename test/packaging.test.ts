@@ -105,6 +105,23 @@ describe.each(PACKAGES)('packages/$dir (built)', ({ dir, main }) => {
   });
 });
 
+const REPOSITORY = 'https://github.com/apiserver-token/apiserver-token/';
+
+describe.each([...PACKAGES.map(({ dir }) => dir), 'cli'])('packages/%s README', (dir) => {
+  it('links absolutely (the registry page has no repository around it), to files that exist', () => {
+    const readme = readFileSync(join(packageDir(dir), 'README.md'), 'utf8');
+    const targets = [...readme.matchAll(/\[[^\]]*\]\(([^)\s]+)\)/g)].map((match) => match[1] as string);
+    expect(targets.filter((target) => !/^(https?:|#)/.test(target))).toEqual([]);
+    for (const target of targets.filter((t) => t.startsWith(REPOSITORY))) {
+      const path = target
+        .slice(REPOSITORY.length)
+        .replace(/^(blob|tree)\/main\//, '')
+        .split('#')[0] as string;
+      expect(existsSync(join(root, path)), target).toBe(true);
+    }
+  });
+});
+
 /**
  * @arethetypeswrong/cli on each package as packed: its types resolve, and match the JavaScript,
  * under node10, node16 (from ESM and from CJS) and bundler resolution. The CLI is ESM only (a
