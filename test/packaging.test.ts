@@ -225,3 +225,28 @@ export { exact, handler, identity, wrong };
     expect(results).toEqual({ 'check.mts': '', 'check.cts': '' });
   }, 120_000);
 });
+
+describe.each(['examples/express-admission-webhook/Dockerfile', 'packages/cli/Dockerfile'])(
+  '%s',
+  (dockerfile) => {
+    it('has an ignore file beside it (BuildKit) equal to the root one: no host node_modules, dist or .git', () => {
+      const beside = readFileSync(join(root, `${dockerfile}.dockerignore`), 'utf8');
+      expect(beside).toBe(readFileSync(join(root, '.dockerignore'), 'utf8'));
+      const patterns = beside.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+      expect(patterns).toEqual(expect.arrayContaining(['**/node_modules', '**/dist', '.git']));
+      // What `pnpm install --frozen-lockfile` and the build read stays in the context.
+      for (const needed of [
+        'package.json',
+        'pnpm-lock.yaml',
+        'pnpm-workspace.yaml',
+        'packages',
+        'src',
+        'test',
+      ]) {
+        expect(patterns.filter((pattern) => pattern === needed || pattern === `**/${needed}`)).toEqual([]);
+      }
+      // Build from the repository root, as the file says: the context the ignore file is written for.
+      expect(readFileSync(join(root, dockerfile), 'utf8')).toContain(`docker build -f ${dockerfile} `);
+    });
+  },
+);
