@@ -10,7 +10,8 @@
  *   code it assumes (imports, `declare const app: …`), type-checked together with the block;
  * - `<!-- snippet: webhook -->`: a whole program that serves a webhook on `process.env.PORT`;
  *   it is run with the kit's issuer and CA in `APISERVER_TOKEN_ISSUER`/`APISERVER_TOKEN_CA_FILE`
- *   (and, for an HTTPS server, a certificate from the kit as `tls.crt`/`tls.key`).
+ *   (and, for an HTTPS server, a certificate from the kit as `tls.crt`/`tls.key`);
+ * - `<!-- snippet: vitest -->`: a whole test file, run with vitest as its reader would.
  * Runs on `dist/`, which the root `test` script builds before vitest starts.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -30,7 +31,7 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const project = join(root, 'test', 'snippets');
 
-type Kind = 'program' | 'fragment' | 'webhook';
+type Kind = 'program' | 'fragment' | 'webhook' | 'vitest';
 interface Snippet {
   /** `README.md:38`: the file and the line of the opening fence. */
   readonly where: string;
@@ -63,7 +64,7 @@ function extractSnippets(file: string, markdown: string): Snippet[] {
         start < i - 1 || (lines[i - 1] ?? '').startsWith('<!--') ? lines.slice(start, i).join('\n') : '';
       const marker = MARKER.exec(comment);
       const kind = marker?.[1] ?? 'program';
-      if (kind !== 'program' && kind !== 'fragment' && kind !== 'webhook') {
+      if (kind !== 'program' && kind !== 'fragment' && kind !== 'webhook' && kind !== 'vitest') {
         throw new Error(`${file}:${i + 1}: unknown snippet marker "${kind}"`);
       }
       snippets.push({
@@ -381,4 +382,35 @@ describe.each(
     }
     expect(output).not.toContain(forged);
   });
+});
+
+describe.each(
+  SNIPPETS.filter((snippet) => snippet.kind === 'vitest').map((snippet) => [snippet.where, snippet] as const),
+)('README test file %s', (_where, snippet) => {
+  const dir = join(project, `.run-${process.pid}-${fileName(snippet).replace(/\.mts$/, '')}`);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('passes when run with vitest', async () => {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'webhook.test.ts'), snippet.code);
+    // Its own root and no config file: the file alone, as in a new project.
+    writeFileSync(join(dir, 'vitest.config.mjs'), 'export default {};\n');
+    const vitest = join(project, 'node_modules', 'vitest', 'vitest.mjs');
+    const env: NodeJS.ProcessEnv = {};
+    for (const [name, value] of Object.entries(process.env)) {
+      if (!name.startsWith('APISERVER_TOKEN_') && !name.startsWith('VITEST')) env[name] = value;
+    }
+    const { stdout } = await run(process.execPath, [vitest, 'run', '--root', dir, '--reporter=json'], {
+      cwd: dir,
+      env,
+      timeout: 170_000,
+      maxBuffer: 16 * 1024 * 1024,
+    }).catch((error: { stdout?: string; stderr?: string }) => {
+      throw new Error(`vitest failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
+    });
+    const report = JSON.parse(stdout) as { numTotalTests: number; numPassedTests: number };
+    expect(report.numTotalTests).toBeGreaterThan(3);
+    expect(report.numPassedTests).toBe(report.numTotalTests);
+  }, 180_000);
 });
