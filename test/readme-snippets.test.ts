@@ -3,7 +3,8 @@
  * user copies it: type-checked under `strict` in a project of its own (test/snippets, which
  * depends on the packages through their built exports, as an installed package is seen), and the
  * webhooks among them started and called — a genuine and a forged token — with the testing kit as
- * their kube-apiserver.
+ * their kube-apiserver. A webhook block imports only what the `npm install` line above it
+ * installs, and every block and adapter `@example` mounts its body parser after the guard.
  *
  * A block is a whole program unless an HTML comment right before it says otherwise:
  * - `<!-- snippet: fragment … -->`: a piece of a program; the comment's further lines are the
@@ -40,6 +41,8 @@ interface Snippet {
   /** What a fragment assumes, from its marker comment. */
   readonly given: string;
   readonly code: string;
+  /** The last `npm install …` line above the block in its file: what a reader installed. */
+  readonly install: string;
 }
 
 const MARKER = /^<!--\s*snippet:\s*([a-z]+)([\s\S]*?)-->\s*$/;
@@ -73,6 +76,11 @@ function extractSnippets(file: string, markdown: string): Snippet[] {
         kind,
         given: kind === 'fragment' ? (marker?.[2] ?? '').trim() : '',
         code: lines.slice(i + 1, end).join('\n'),
+        install:
+          lines
+            .slice(0, i)
+            .reverse()
+            .find((line) => /^npm install /.test(line)) ?? '',
       });
     }
     i = end;
@@ -103,6 +111,25 @@ describe('README code blocks', () => {
     const webhooks = SNIPPETS.filter((snippet) => snippet.kind === 'webhook').map((s) => s.where);
     // The quickstart of each adapter serves: at least the root README's four.
     expect(webhooks.filter((where) => where.startsWith('README.md:'))).toHaveLength(4);
+  });
+
+  it('that serve a webhook import only what the install line above them installs', () => {
+    for (const snippet of SNIPPETS.filter((s) => s.kind === 'webhook')) {
+      const installed = snippet.install.split(/\s+/).slice(2);
+      const imported = [...snippet.code.matchAll(/^import (?:[^'"]+ from )?'([^']+)'/gm)]
+        .map((match) => match[1] as string)
+        .filter((specifier) => !specifier.startsWith('node:'))
+        .map((specifier) =>
+          specifier
+            .split('/')
+            .slice(0, specifier.startsWith('@') ? 2 : 1)
+            .join('/'),
+        );
+      expect(
+        imported.filter((name) => !installed.includes(name)),
+        `${snippet.where}: not in "${snippet.install}"`,
+      ).toEqual([]);
+    }
   });
 
   it('mark their fragments with what the fragment assumes', () => {
