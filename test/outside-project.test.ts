@@ -41,7 +41,87 @@ const FRAMEWORKS = {
   '@nestjs/platform-express': '^11.1.0',
   'reflect-metadata': '^0.2.2',
   rxjs: '^7.8.2',
+  // For the strict type check of a user's TypeScript against the installed declarations.
+  typescript: '~5.9.3',
+  '@types/node': '^20.19.0',
+  '@types/express': '^5.0.3',
+  '@types/koa': '^3.0.0',
 };
+
+/**
+ * A user's TypeScript against every adapter's documented API, compiled under `strict` as ESM
+ * (`.mts`, the `import` declarations) and as CommonJS (`.cts`, the `require` ones). `NotAny`
+ * fails when a type silently became `any` (a declaration that did not resolve).
+ */
+const TYPES_SOURCE = `import { createServer } from 'node:http';
+import express from 'express';
+import Koa from 'koa';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import * as forExpress from '@apiserver-token/express';
+import * as forKoa from '@apiserver-token/koa';
+import fastifyApiserverToken, {
+  type ApiserverIdentity,
+  createVerifier,
+  ForbiddenIdentityError,
+  isApiserverTokenError,
+} from '@apiserver-token/fastify';
+import * as forNode from '@apiserver-token/node';
+import * as forHono from '@apiserver-token/hono';
+import { ApiserverTokenGuard, ApiserverTokenModule } from '@apiserver-token/nestjs';
+import { startTestApiserver } from '@apiserver-token/testing';
+
+type NotAny<T> = 0 extends 1 & T ? false : true;
+function yes<T>(value: NotAny<T>, _of?: T): NotAny<T> {
+  return value;
+}
+
+export async function main(): Promise<void> {
+  const app = express();
+  app.post(
+    '/validate',
+    forExpress.verifyApiserverToken({
+      audience: 'https://a.example/validate',
+      onVerified: (identity) => {
+        if (identity.serviceAccount?.namespace !== 'kube-system') throw new forExpress.ForbiddenIdentityError('no');
+      },
+      onRejected: (error) => console.log(error.message),
+    }),
+    (req, res) => {
+      yes(true, req.apiserver);
+      res.json({ caller: req.apiserver?.username });
+    },
+  );
+  const koa = new Koa();
+  koa.use(forKoa.verifyApiserverToken({ audience: 'https://a.example/audit' }));
+  koa.use((ctx) => {
+    yes(true, ctx.state.apiserver);
+    ctx.body = { caller: ctx.state.apiserver?.username };
+  });
+  const fastify = Fastify();
+  await fastify.register(fastifyApiserverToken, { audience: 'https://a.example/convert' });
+  fastify.post('/convert', async (request) => ({ caller: yes(true, request.apiserver) && request.apiserver?.username }));
+  const guard = forNode.createApiserverTokenGuard({ audience: 'https://a.example/validate' });
+  createServer(async (req, res) => {
+    const identity = await guard(req, res);
+    if (identity) res.end(identity.username);
+  });
+  const hono = new Hono();
+  hono.post('/validate', forHono.verifyApiserverToken({ audience: 'https://a.example/validate' }), (c) =>
+    c.json({ caller: yes(true, c.var.apiserver) && c.var.apiserver.username }),
+  );
+  ApiserverTokenModule.forRoot({ audience: 'https://a.example/validate' });
+  yes(true, ApiserverTokenGuard);
+  const verifier = createVerifier({ audience: 'https://a.example/validate' });
+  const identity: ApiserverIdentity = await verifier.verify({ headers: {} });
+  yes(true, identity.groups);
+  const error: unknown = new ForbiddenIdentityError('no');
+  if (isApiserverTokenError(error)) console.log(error.code, error.status);
+  const api = await startTestApiserver();
+  yes(true, await api.mintToken({ audiences: ['https://a.example/validate'] }));
+  await api.close();
+}
+`;
 
 const CALLER = 'system:serviceaccount:kube-system:webhook-auth';
 
@@ -217,6 +297,36 @@ describe.each(['npm', 'pnpm'] as const)(
         writeFileSync(join(project, `${adapter}.cjs`), program(adapter, 'cjs'));
       }
     }, 900_000);
+
+    it('type-checks a strict TypeScript user of every adapter, as ESM and as CommonJS', async () => {
+      writeFileSync(join(project, 'user.mts'), TYPES_SOURCE);
+      writeFileSync(join(project, 'user.cts'), TYPES_SOURCE);
+      writeFileSync(
+        join(project, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            target: 'ES2022',
+            strict: true,
+            noEmit: true,
+            esModuleInterop: true,
+            skipLibCheck: true,
+            types: ['node'],
+          },
+          files: ['user.mts', 'user.cts'],
+        }),
+      );
+      const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');
+      const output = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], {
+        cwd: project,
+        timeout: 170_000,
+      }).then(
+        () => '',
+        (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+      );
+      expect(output).toBe('');
+    }, 180_000);
 
     it('holds the packed version of every package, and core only below the adapters', () => {
       const installed = JSON.parse(
