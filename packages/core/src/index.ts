@@ -55,6 +55,7 @@ export type {
 export { renderAdmissionDenial } from './http/render-admission-denial.js';
 export type { ErrorResponse, ErrorResponseBody, UnexpectedErrorCode } from './http/render-error.js';
 export { renderError } from './http/render-error.js';
+export { warningLoggerOf } from './http/request-log.js';
 export type {
   ApiserverIdentity,
   Attestations,

@@ -235,6 +235,16 @@ export interface VerifierOptions {
    * koa-pino-logger's `ctx.log`), so that lines carry the request id. Default: none.
    */
   logger?: Logger;
+  /**
+   * Where the conditions an operator must act on go (keys unreachable, issuer mismatch, JWKS keys
+   * skipped, TokenReviews impossible, clock skew, observe mode), each once per condition and cause,
+   * with the fix, never per request and never with a token — when they should go elsewhere than
+   * `logger`, or to a logger while verdicts stay with the framework's request logger. The Fastify
+   * plugin sets it to `fastify.log` when neither this nor `logger` is given and Fastify's logger
+   * prints warnings. Default: `logger`; without either, `process.emitWarning` with an
+   * `APISERVER_TOKEN_*` code.
+   */
+  diagnosticsLogger?: Logger;
   /** The clock, in milliseconds since the epoch; for deterministic tests. Default: `Date.now`. */
   now?: () => number;
   /** The environment read for `APISERVER_TOKEN_*` and in-cluster detection. Default: `process.env`. */

@@ -106,6 +106,40 @@ describe('diagnostics by default: once per condition and cause, with the fix, ne
     expect(JSON.stringify(logger.calls)).not.toContain(token);
   });
 
+  it('diagnosticsLogger takes the reports (skipped keys included) while `logger` keeps the verdicts', async () => {
+    const api = await kit();
+    const logger = recordingLogger();
+    const diagnosticsLogger = recordingLogger();
+    const v = verifier({ issuer: api.issuer, logger, diagnosticsLogger });
+    const token = await api.mintToken({ audiences: [AUDIENCE] });
+    await hammer(v, token, 3);
+    expect(warnings.filter((warning) => warning.code?.startsWith('APISERVER_TOKEN_'))).toEqual([]);
+    expect(diagnosticsLogger.calls.map((call) => call.object.code)).toEqual([
+      'APISERVER_TOKEN_KEYS_UNAVAILABLE',
+    ]);
+    expect(logger.calls.filter((call) => call.object.code === 'APISERVER_TOKEN_KEYS_UNAVAILABLE')).toEqual(
+      [],
+    );
+    expect(logger.calls.filter((call) => call.object.code === 'issuer_unavailable')).toHaveLength(3);
+
+    const skipped = recordingLogger();
+    verifier({
+      issuer: 'https://issuer.example',
+      jwks: { keys: { keys: [{ kty: 'oct', kid: 'hmac', k: 'c2VjcmV0' }, EC_KEY] } },
+      diagnosticsLogger: skipped,
+    });
+    await settle();
+    expect(ours('APISERVER_TOKEN_JWKS_KEY_SKIPPED')).toHaveLength(0);
+    expect(skipped.calls).toMatchObject([{ level: 'warn', object: { jwks: expect.any(String) } }]);
+    expect(JSON.stringify([...logger.calls, ...diagnosticsLogger.calls])).not.toContain(token);
+  });
+
+  it('diagnosticsLogger must be a logger', () => {
+    expect(() =>
+      verifier({ issuer: 'https://issuer.example', diagnosticsLogger: console.log as never }),
+    ).toThrow(/diagnosticsLogger.*debug\/info\/warn\/error/);
+  });
+
   it('keys skipped at import say which and why', () => {
     verifier({
       issuer: 'https://issuer.example',

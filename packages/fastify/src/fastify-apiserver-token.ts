@@ -6,6 +6,7 @@ import {
   assertOneOf,
   createHttpAuthenticator,
   type VerifyApiserverTokenOptions,
+  warningLoggerOf,
 } from '@apiserver-token/core';
 import type {
   FastifyInstance,
@@ -51,7 +52,16 @@ export interface FastifyApiserverTokenOptions extends VerifyApiserverTokenOption
 async function plugin(fastify: FastifyInstance, options: FastifyApiserverTokenOptions): Promise<void> {
   const { hook: hookOption, ...rest } = options;
   if (hookOption !== undefined) assertOneOf('hook', hookOption, ['onRequest', 'preHandler']);
-  const authenticator = createHttpAuthenticator<FastifyRequest>(rest);
+  // Without a `logger`, operator diagnostics (keys unreachable, ...) go to Fastify's log, where a
+  // Fastify user looks, unless it is disabled or silent (then process warnings, so none is lost).
+  // A shared `verifier` keeps the sink it was made with.
+  const appLog =
+    rest.logger === undefined && rest.diagnosticsLogger === undefined && rest.verifier === undefined
+      ? warningLoggerOf(fastify.log)
+      : undefined;
+  const authenticator = createHttpAuthenticator<FastifyRequest>(
+    appLog === undefined ? rest : { ...rest, diagnosticsLogger: appLog },
+  );
   const hook = hookOption ?? (authenticator.readsBody ? 'preHandler' : 'onRequest');
   if (hook === 'onRequest' && authenticator.readsBody) {
     await authenticator.close();

@@ -182,6 +182,86 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     });
   });
 
+  describe("operator diagnostics without a `logger`: Fastify's log, else process warnings", () => {
+    /** Warnings Node emits meanwhile (emitted on the next tick, so collected until `settle`). */
+    function collectWarnings() {
+      const warnings: Array<Error & { code?: string }> = [];
+      const onWarning = (warning: Error) => warnings.push(warning);
+      process.on('warning', onWarning);
+      return {
+        warnings,
+        async settle() {
+          await new Promise((resolve) => setImmediate(resolve));
+          process.off('warning', onWarning);
+          return warnings.filter((warning) => warning.code?.startsWith('APISERVER_TOKEN_'));
+        },
+      };
+    }
+    // No CA: the kit's certificate is untrusted, so the keys cannot be fetched.
+    const forgottenCa = () => {
+      const { jwks: _jwks, ...options } = kit.options;
+      return { ...options, jwks: { cooldown: 0 } };
+    };
+
+    it("a forgotten CA: one line in Fastify's log with the code and the fix, no process warning, never a token", async () => {
+      const { stream, raw, lines } = capture();
+      const collected = collectWarnings();
+      const { url } = await serve(forgottenCa(), stream);
+      const token = await kit.mint();
+      for (const tag of ['first', 'second', 'third']) expect((await post(url, tag, token)).status).toBe(503);
+      expect(await collected.settle()).toEqual([]);
+
+      const diagnostics = lines().filter((line) => line.code === 'APISERVER_TOKEN_KEYS_UNAVAILABLE');
+      expect(diagnostics).toHaveLength(1);
+      const [line] = diagnostics;
+      // Keys unreachable is an outage in waiting: `error`, as the issue's levels say (warn/error).
+      expect(line).toMatchObject({ level: LEVEL.error, cause: 'untrusted-certificate' });
+      expect(line?.reqId).toBeUndefined();
+      expect(line?.msg).toMatch(/^apiserver-token: /);
+      expect(line?.fix).toContain('jwks.ca');
+      expect(line?.fix).toContain('APISERVER_TOKEN_CA_FILE');
+      const text = raw.join('\n');
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(token.split('.')[2]);
+    });
+
+    it.each([
+      ['logger: false', { logger: false }],
+      ["level: 'silent'", { logger: { level: 'silent' } }],
+    ] as const)(
+      "Fastify's logger disabled (%s): the diagnostic stays a process warning",
+      async (_label, logging) => {
+        const collected = collectWarnings();
+        const app = fastify(logging);
+        apps.push(app);
+        await app.register(fastifyApiserverToken, forgottenCa());
+        app.post('/validate', async () => ({}));
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        const { port } = app.server.address() as { port: number };
+        const token = await kit.mint();
+        expect((await post(`http://127.0.0.1:${port}`, 'off', token)).status).toBe(503);
+        const warnings = await collected.settle();
+        expect(warnings.map((warning) => warning.code)).toEqual(['APISERVER_TOKEN_KEYS_UNAVAILABLE']);
+        expect(warnings[0]?.message).not.toContain(token);
+      },
+    );
+
+    it("with a `logger`, diagnostics go to it and not to Fastify's log", async () => {
+      const { stream, lines } = capture();
+      const collected = collectWarnings();
+      const calls: Array<{ level: string; object: Record<string, unknown> }> = [];
+      const at = (level: string) => (object: Record<string, unknown>) => calls.push({ level, object });
+      const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+      const { url } = await serve({ ...forgottenCa(), logger }, stream);
+      expect((await post(url, 'logged', await kit.mint())).status).toBe(503);
+      expect(await collected.settle()).toEqual([]);
+      const reported = calls.filter((call) => call.object.code === 'APISERVER_TOKEN_KEYS_UNAVAILABLE');
+      expect(reported).toHaveLength(1);
+      expect(reported[0]?.level).toBe('error');
+      expect(lines().filter((line) => line.code === 'APISERVER_TOKEN_KEYS_UNAVAILABLE')).toEqual([]);
+    });
+  });
+
   describe('readiness: app.apiserverToken', () => {
     it('ready() resolves once the keys are loaded; health() feeds a /readyz route outside the guarded scope', async () => {
       const { stream } = capture();

@@ -20,6 +20,7 @@ export const VERIFIER_OPTIONS: readonly string[] = [
   'maxTokenBytes',
   'allowLegacyTokens',
   'logger',
+  'diagnosticsLogger',
   'now',
   'env',
   'inCluster',

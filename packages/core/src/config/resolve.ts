@@ -60,6 +60,8 @@ export interface ResolvedConfig {
   /** False in observe mode (`enforce: false`): the adapters let rejected requests go on. */
   enforce: boolean;
   logger: Logger | undefined;
+  /** Where operator diagnostics go: `diagnosticsLogger`, else `logger`; undefined for process warnings. */
+  diagnosticsLogger: Logger | undefined;
   now: () => number;
   kubeconfig: KubeconfigSource;
   inCluster: boolean;
@@ -389,10 +391,15 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
   };
 
   const logger = options.logger;
-  if (logger !== undefined) {
+  const diagnosticsLogger = options.diagnosticsLogger;
+  for (const [field, given] of [
+    ['logger', logger],
+    ['diagnosticsLogger', diagnosticsLogger],
+  ] as const) {
+    if (given === undefined) continue;
     for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-      if (typeof (logger as unknown as Record<string, unknown>)?.[level] !== 'function') {
-        fail('logger', `must have debug/info/warn/error methods (pino-compatible); \`${level}\` is missing`);
+      if (typeof (given as unknown as Record<string, unknown>)?.[level] !== 'function') {
+        fail(field, `must have debug/info/warn/error methods (pino-compatible); \`${level}\` is missing`);
       }
     }
   }
@@ -458,6 +465,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     legacyIssuers,
     enforce,
     logger: safeLogger(logger),
+    diagnosticsLogger: safeLogger(diagnosticsLogger ?? logger),
     now: options.now ?? Date.now,
     kubeconfig,
     inCluster,

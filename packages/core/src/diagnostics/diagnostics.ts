@@ -62,6 +62,11 @@ export class Diagnostics {
     this.#settings = { repeatMs: 15 * 60_000, perMinute: 10, ...settings };
   }
 
+  /** Where reports go: the `diagnosticsLogger` (or `logger`) option; undefined for process warnings. */
+  get logger(): Logger | undefined {
+    return this.#settings.logger;
+  }
+
   /** Reports `diagnostic` unless the same condition and cause was reported recently. True when reported. */
   report(diagnostic: Diagnostic): boolean {
     const key = `${diagnostic.code}\u0000${diagnostic.scope ?? ''}\u0000${diagnostic.cause}`;

@@ -30,6 +30,20 @@ export function requestLoggerOf(original: unknown): RequestLogger | undefined {
     : undefined;
 }
 
+/**
+ * An application's pino-style logger (Fastify's `fastify.log`) as the sink of operator
+ * diagnostics, or undefined when it would not print them: a disabled logger (Fastify's
+ * `logger: false` is a no-op object with no `level`), `level: 'silent'`, or a level above `warn`.
+ * Undefined keeps diagnostics on `process.emitWarning`, so a condition to act on is never lost.
+ */
+export function warningLoggerOf(log: unknown): Logger | undefined {
+  const logger = requestLoggerOf({ log });
+  if (logger === undefined) return undefined;
+  if (typeof logger.isLevelEnabled === 'function') return logger.isLevelEnabled('warn') ? logger : undefined;
+  const level = (log as { level?: unknown }).level;
+  return typeof level === 'string' && level !== 'silent' ? logger : undefined;
+}
+
 /** A verified request, at `debug`: one line per request when asked for, nothing built otherwise. */
 export function logAccepted(logger: RequestLogger, identity: ApiserverIdentity): void {
   try {

@@ -370,7 +370,12 @@ export class RemoteKeySet implements KeySet {
     const reasons = imported.skipped.map((entry) => entry.message).join('\n');
     if (reasons !== this.#reportedSkips) {
       this.#reportedSkips = reasons;
-      reportSkippedKeys(this.#logger, this.label, imported.skipped);
+      // With the operator diagnostics (which may go elsewhere than the verdicts: `diagnosticsLogger`).
+      reportSkippedKeys(
+        this.#diagnostics === undefined ? this.#logger : this.#diagnostics.logger,
+        this.label,
+        imported.skipped,
+      );
     }
     if (imported.keys.length === 0)
       throw new FetchError(`${jwksUri.origin}${jwksUri.pathname} holds no usable key`);

@@ -50,7 +50,7 @@ function createJwksStrategy(
     let set: KeySet;
     if (source.kind === 'static') {
       set = new StaticKeySet(source.keys, source.label, source.skipped);
-      reportSkippedKeys(config.logger, source.label, source.skipped);
+      reportSkippedKeys(diagnostics.logger, source.label, source.skipped);
     } else {
       const learn = (issuer: string): void => {
         issuers.add(issuer);
@@ -283,7 +283,7 @@ function createAuthorizers(
  */
 export function createVerifier(options: VerifierOptions = {}): ApiserverTokenVerifier {
   const config = resolveConfig(options);
-  const diagnostics = new Diagnostics({ logger: config.logger, now: config.now });
+  const diagnostics = new Diagnostics({ logger: config.diagnosticsLogger, now: config.now });
   if (!config.enforce) {
     diagnostics.report({
       code: 'APISERVER_TOKEN_OBSERVE_MODE',
