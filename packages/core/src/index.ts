@@ -45,7 +45,11 @@ export type {
   RespondMode,
   VerifyApiserverTokenOptions,
 } from './http/adapter-options.js';
-export type { AuthenticationOutcome, HttpAuthenticator } from './http/http-authenticator.js';
+export type {
+  AuthenticationOutcome,
+  HttpAuthenticator,
+  HttpAuthenticatorHooks,
+} from './http/http-authenticator.js';
 export { createHttpAuthenticator, resolveVerifier } from './http/http-authenticator.js';
 export type {
   AdmissionDenialBody,
@@ -55,7 +59,8 @@ export type {
 export { renderAdmissionDenial } from './http/render-admission-denial.js';
 export type { ErrorResponse, ErrorResponseBody, UnexpectedErrorCode } from './http/render-error.js';
 export { renderError } from './http/render-error.js';
-export { warningLoggerOf } from './http/request-log.js';
+export type { RequestLogger } from './http/request-log.js';
+export { pinoHttpLoggerOf, requestLoggerOf, warningLoggerOf } from './http/request-log.js';
 export type {
   ApiserverIdentity,
   Attestations,

@@ -62,7 +62,10 @@ export function verifyApiserverToken(
   assertAdapterOptions(options);
   const { errors = 'respond', ...rest } = options;
   assertOneOf('errors', errors, ['respond', 'throw']);
-  const authenticator = createHttpAuthenticator<Context>(rest);
+  // Per-request verdicts go to hono-pino's request logger (`c.var.logger`) when it is there.
+  const authenticator = createHttpAuthenticator<Context>(rest, {
+    requestLogger: (c) => (c.var as Record<string, unknown>)['logger'],
+  });
   const admission = authenticator.verifier.admission !== undefined;
 
   const middleware: MiddlewareHandler<ApiserverEnv> = async (c, next) => {

@@ -4,6 +4,9 @@ import {
   type ApiserverIdentity,
   createHttpAuthenticator,
   type HttpAuthenticator,
+  type HttpAuthenticatorHooks,
+  pinoHttpLoggerOf,
+  requestLoggerOf,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
 import {
@@ -54,6 +57,18 @@ type PlatformRequest = Pick<IncomingMessage, 'headers' | 'rawHeaders' | 'socket'
   raw?: IncomingMessage;
   body?: unknown;
   apiserver?: ApiserverIdentity;
+};
+
+/**
+ * Per-request verdicts go to the request's pino logger: pino-http's (nestjs-pino) on the Express
+ * request, or on Fastify's raw request (Nest's middleware runs on that one), else Fastify's
+ * `request.log`.
+ */
+const HOOKS: HttpAuthenticatorHooks<ExecutionContext> = {
+  requestLogger: (context) => {
+    const req = context.switchToHttp().getRequest<PlatformRequest>();
+    return pinoHttpLoggerOf(req.raw ?? req) ?? requestLoggerOf(req);
+  },
 };
 
 /**
@@ -115,14 +130,14 @@ export class ApiserverTokenModule implements OnModuleDestroy {
   }
   /** Options as for the other adapters; each can also come from an `APISERVER_TOKEN_*` variable. */
   static forRoot(options: NestApiserverTokenOptions = {}): DynamicModule {
-    return ApiserverTokenModule.of([], { useFactory: () => createHttpAuthenticator(options) });
+    return ApiserverTokenModule.of([], { useFactory: () => createHttpAuthenticator(options, HOOKS) });
   }
   /** Options built by a factory with injected providers (e.g. `ConfigService`). */
   static forRootAsync(options: ApiserverTokenModuleAsyncOptions): DynamicModule {
     const { imports = [], inject = [], useFactory } = options;
     return ApiserverTokenModule.of(imports, {
       inject,
-      useFactory: async (...args: never[]) => createHttpAuthenticator(await useFactory(...args)),
+      useFactory: async (...args: never[]) => createHttpAuthenticator(await useFactory(...args), HOOKS),
     });
   }
   private static of(imports: Imports, factory: Omit<FactoryProvider, 'provide'>): DynamicModule {

@@ -22,7 +22,7 @@ import type {
 } from './adapter-options.js';
 import { type AdmissionDenialResponse, renderAdmissionDenial } from './render-admission-denial.js';
 import { type ErrorResponse, renderError } from './render-error.js';
-import { logAccepted, logRefused, requestLoggerOf } from './request-log.js';
+import { asRequestLogger, logAccepted, logRefused, requestLoggerOf } from './request-log.js';
 import { decideVerdict } from './verdict.js';
 
 /**
@@ -102,6 +102,16 @@ export interface HttpAuthenticator<Request = unknown> extends AdapterControls {
   ): AuthenticationOutcome | Promise<AuthenticationOutcome>;
 }
 
+/** What an adapter tells the HTTP layer about its framework (not user options). */
+export interface HttpAuthenticatorHooks<Request = unknown> {
+  /**
+   * The request-scoped logger for per-request verdicts, when the verifier has no `logger`: a
+   * pino-style logger, or undefined for none. Default: the `log` property of the request the
+   * adapter passes (Fastify's `request.log`, pino-http's `req.log`, koa-pino-logger's `ctx.log`).
+   */
+  requestLogger?: (original: Request) => unknown;
+}
+
 /** Options an adapter reads itself; everything else goes to `createVerifier()`. */
 const SETTINGS = ['verifier', 'respond', 'onVerified', 'onRejected'] as const satisfies ReadonlyArray<
   keyof AdapterSettings
@@ -121,6 +131,7 @@ const ADAPTER_HINTS: Readonly<Record<string, string>> = Object.fromEntries(
  */
 export function createHttpAuthenticator<Request = unknown>(
   options: VerifyApiserverTokenOptions<Request> = {},
+  hooks: HttpAuthenticatorHooks<Request> = {},
 ): HttpAuthenticator<Request> {
   assertAdapterOptions(options);
   assertKnownKeys(options, ADAPTER_KNOWN, '', ADAPTER_HINTS);
@@ -175,6 +186,15 @@ export function createHttpAuthenticator<Request = unknown>(
   // A verifier given a `logger` logs each verdict itself; otherwise each request's verdict goes to
   // the framework's request logger when there is one (Fastify's request.log, pino-http's req.log).
   const logsPerRequest = !logsVerdicts(verifier);
+  const locate = hooks.requestLogger;
+  const requestLog = (original: Request) => {
+    try {
+      return locate === undefined ? requestLoggerOf(original) : asRequestLogger(locate(original));
+    } catch {
+      // A failing lookup must not change the verdict: no line for this request.
+      return undefined;
+    }
+  };
 
   function rejected(
     error: unknown,
@@ -189,7 +209,7 @@ export function createHttpAuthenticator<Request = unknown>(
       }
     }
     if (logsPerRequest) {
-      const log = requestLoggerOf(original);
+      const log = requestLog(original);
       if (log !== undefined) logRefused(log, error, request, enforcing);
     }
     const verdict = decideVerdict({ error }, enforcing);
@@ -235,7 +255,7 @@ export function createHttpAuthenticator<Request = unknown>(
 
   function accepted(identity: ApiserverIdentity, original: Request): AuthenticationOutcome {
     if (logsPerRequest) {
-      const log = requestLoggerOf(original);
+      const log = requestLog(original);
       if (log !== undefined) logAccepted(log, identity);
     }
     return { ok: true, identity };

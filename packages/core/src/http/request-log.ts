@@ -6,7 +6,7 @@ import { readBearerToken } from '../verifier/extract.js';
 import { recognizeError } from './recognize-error.js';
 
 /** A request-scoped pino-style logger; pino's `isLevelEnabled` spares building a line nobody reads. */
-type RequestLogger = Logger & { isLevelEnabled?: (level: string) => boolean };
+export type RequestLogger = Logger & { isLevelEnabled?: (level: string) => boolean };
 
 /** Codes of failures before a well-formed token was read: there is no token to fingerprint. */
 const NO_TOKEN = new Set(['missing_token', 'malformed_authorization', 'token_too_large']);
@@ -19,7 +19,24 @@ const NO_TOKEN = new Set(['missing_token', 'malformed_authorization', 'token_too
  */
 export function requestLoggerOf(original: unknown): RequestLogger | undefined {
   if (typeof original !== 'object' || original === null) return undefined;
-  const log = (original as { log?: unknown }).log;
+  return asRequestLogger((original as { log?: unknown }).log);
+}
+
+/**
+ * pino-http's logger for this request, where {@link requestLoggerOf} may see another: pino-http
+ * keeps a `log` already set (on Fastify, @fastify/middie sets the raw request's `log` to
+ * Fastify's) and appends its own to `allLogs`, which is what nestjs-pino binds to the request.
+ * Falls back to `log`.
+ */
+export function pinoHttpLoggerOf(original: unknown): RequestLogger | undefined {
+  if (typeof original !== 'object' || original === null) return undefined;
+  const all = (original as { allLogs?: unknown }).allLogs;
+  const own = Array.isArray(all) ? asRequestLogger(all[all.length - 1]) : undefined;
+  return own ?? requestLoggerOf(original);
+}
+
+/** `log` when it is a pino-style logger (debug/info/warn/error methods), else undefined. */
+export function asRequestLogger(log: unknown): RequestLogger | undefined {
   if (typeof log !== 'object' || log === null) return undefined;
   const candidate = log as Partial<Record<keyof Logger, unknown>>;
   return typeof candidate.debug === 'function' &&
@@ -37,7 +54,7 @@ export function requestLoggerOf(original: unknown): RequestLogger | undefined {
  * Undefined keeps diagnostics on `process.emitWarning`, so a condition to act on is never lost.
  */
 export function warningLoggerOf(log: unknown): Logger | undefined {
-  const logger = requestLoggerOf({ log });
+  const logger = asRequestLogger(log);
   if (logger === undefined) return undefined;
   if (typeof logger.isLevelEnabled === 'function') return logger.isLevelEnabled('warn') ? logger : undefined;
   const level = (log as { level?: unknown }).level;
