@@ -4,9 +4,7 @@ import {
   type ApiserverIdentity,
   createHttpAuthenticator,
   type HttpAuthenticator,
-  type HttpAuthenticatorHooks,
   pinoHttpLoggerOf,
-  requestLoggerOf,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
 import {
@@ -59,17 +57,9 @@ type PlatformRequest = Pick<IncomingMessage, 'headers' | 'rawHeaders' | 'socket'
   apiserver?: ApiserverIdentity;
 };
 
-/**
- * Per-request verdicts go to the request's pino logger: pino-http's (nestjs-pino) on the Express
- * request, or on Fastify's raw request (Nest's middleware runs on that one), else Fastify's
- * `request.log`.
- */
-const HOOKS: HttpAuthenticatorHooks<ExecutionContext> = {
-  requestLogger: (context) => {
-    const req = context.switchToHttp().getRequest<PlatformRequest>();
-    return pinoHttpLoggerOf(req.raw ?? req) ?? requestLoggerOf(req);
-  },
-};
+/** The HTTP layer; verdicts go to nestjs-pino's (pino-http's) logger, on Express or Fastify's raw request. */
+const http = (options: NestApiserverTokenOptions): Http =>
+  createHttpAuthenticator(options, { requestLogger: (c) => pinoHttpLoggerOf(c.switchToHttp().getRequest()) });
 
 /**
  * Lets a request through only if it carries a valid token from a kube-apiserver, and sets the
@@ -130,14 +120,14 @@ export class ApiserverTokenModule implements OnModuleDestroy {
   }
   /** Options as for the other adapters; each can also come from an `APISERVER_TOKEN_*` variable. */
   static forRoot(options: NestApiserverTokenOptions = {}): DynamicModule {
-    return ApiserverTokenModule.of([], { useFactory: () => createHttpAuthenticator(options, HOOKS) });
+    return ApiserverTokenModule.of([], { useFactory: () => http(options) });
   }
   /** Options built by a factory with injected providers (e.g. `ConfigService`). */
   static forRootAsync(options: ApiserverTokenModuleAsyncOptions): DynamicModule {
     const { imports = [], inject = [], useFactory } = options;
     return ApiserverTokenModule.of(imports, {
       inject,
-      useFactory: async (...args: never[]) => createHttpAuthenticator(await useFactory(...args), HOOKS),
+      useFactory: async (...args: never[]) => http(await useFactory(...args)),
     });
   }
   private static of(imports: Imports, factory: Omit<FactoryProvider, 'provide'>): DynamicModule {

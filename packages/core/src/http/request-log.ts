@@ -26,13 +26,20 @@ export function requestLoggerOf(original: unknown): RequestLogger | undefined {
  * pino-http's logger for this request, where {@link requestLoggerOf} may see another: pino-http
  * keeps a `log` already set (on Fastify, @fastify/middie sets the raw request's `log` to
  * Fastify's) and appends its own to `allLogs`, which is what nestjs-pino binds to the request.
- * Falls back to `log`.
+ * A framework request wrapping Node's (`raw`, Fastify's) is looked at through it first. Falls
+ * back to `log` (Fastify's `request.log`).
  */
 export function pinoHttpLoggerOf(original: unknown): RequestLogger | undefined {
   if (typeof original !== 'object' || original === null) return undefined;
-  const all = (original as { allLogs?: unknown }).allLogs;
-  const own = Array.isArray(all) ? asRequestLogger(all[all.length - 1]) : undefined;
-  return own ?? requestLoggerOf(original);
+  const raw = (original as { raw?: unknown }).raw;
+  return lastLoggerOf(raw) ?? requestLoggerOf(raw) ?? lastLoggerOf(original) ?? requestLoggerOf(original);
+}
+
+/** The last of pino-http's `allLogs` on `request`, if any. */
+function lastLoggerOf(request: unknown): RequestLogger | undefined {
+  if (typeof request !== 'object' || request === null) return undefined;
+  const all = (request as { allLogs?: unknown }).allLogs;
+  return Array.isArray(all) ? asRequestLogger(all[all.length - 1]) : undefined;
 }
 
 /** `log` when it is a pino-style logger (debug/info/warn/error methods), else undefined. */
