@@ -189,19 +189,49 @@ export class WebhookAgents {
   readonly https = new AdmissionHttpsAgent({ keepAlive: true });
   readonly #protocols = new Map<string, 'h2' | 'http/1.1'>();
   readonly #sessions = new Map<string, ClientHttp2Session>();
+  readonly #learning = new Map<string, Promise<{ h2: ClientHttp2Session } | { http1: true }>>();
 
-  /** How to reach an https webhook: an HTTP/2 session, or the HTTP/1.1 agent (a first connection handed over). */
-  async route(t: HttpsTarget): Promise<{ h2: ClientHttp2Session } | { http1: true }> {
+  /**
+   * How to reach an https webhook: an HTTP/2 session, or the HTTP/1.1 agent (a first connection
+   * handed over). `timeoutSeconds` bounds the connection and TLS handshake, as the call's timeout.
+   */
+  async route(t: HttpsTarget, timeoutSeconds: number): Promise<{ h2: ClientHttp2Session } | { http1: true }> {
     const key = poolKey(t);
     const session = this.#sessions.get(key);
     if (session && !session.closed && !session.destroyed) return { h2: session };
     if (this.#protocols.get(key) === 'http/1.1') return { http1: true };
+    // Calls made while the first connection learns the protocol wait for it: each opening its own
+    // would leave all but one handed-over socket (or session) unowned, open past the kit's close().
+    const learning = this.#learning.get(key);
+    if (learning !== undefined) {
+      await learning.catch(() => undefined);
+      return this.route(t, timeoutSeconds);
+    }
+    const learned = this.#learn(t, key, timeoutSeconds);
+    this.#learning.set(key, learned);
+    try {
+      return await learned;
+    } finally {
+      this.#learning.delete(key);
+    }
+  }
+
+  async #learn(
+    t: HttpsTarget,
+    key: string,
+    timeoutSeconds: number,
+  ): Promise<{ h2: ClientHttp2Session } | { http1: true }> {
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
       const s = tlsConnect(tlsOptions(t), () => {
         s.off('error', reject);
+        s.setTimeout(0);
         resolve(s);
       });
       s.once('error', reject);
+      // A webhook that accepts the connection and never completes TLS must not hold the call forever.
+      s.setTimeout(timeoutSeconds * 1000, () =>
+        s.destroy(new Error(`webhook did not answer within ${timeoutSeconds}s`)),
+      );
     });
     if (socket.alpnProtocol !== 'h2') {
       this.#protocols.set(key, 'http/1.1');
@@ -296,7 +326,7 @@ async function send(
     ...(options.ca !== undefined ? { ca: options.ca } : {}),
     ...(options.cert ? { cert: options.cert } : {}),
   };
-  const route = https ? await agents.route(tlsTarget) : ({ http1: true } as const);
+  const route = https ? await agents.route(tlsTarget, timeout) : ({ http1: true } as const);
   if ('h2' in route) return sendH2(route.h2, target, payload, options.token, timeout);
 
   const headers: Record<string, string> = {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureServer } from 'node:http2';
 import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,6 +245,74 @@ describe('callWebhook / admissionReview', () => {
       object: null,
       dryRun: false,
     });
+  });
+
+  it('enforces timeoutSeconds on a webhook that accepts the connection but never completes TLS', async () => {
+    const sockets = new Set<Socket>();
+    const mute = createNetServer((socket) => {
+      // Reads (and ignores) the ClientHello, so that it sees the kit hang up.
+      socket.resume();
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    const muteUrl = `https://127.0.0.1:${(mute.address() as AddressInfo).port}/`;
+    let guard: NodeJS.Timeout | undefined;
+    try {
+      const call = api.callWebhook(muteUrl, { body: {}, timeoutSeconds: 1 });
+      // Far past the 1 s asked for, so that a loaded machine does not flake; without the bound the call never settles.
+      const hung = new Promise<'hung'>((resolve) => {
+        guard = setTimeout(() => resolve('hung'), 15_000);
+      });
+      const outcome = await Promise.race([
+        call.then(
+          () => 'answered',
+          (error: Error) => error.message,
+        ),
+        hung,
+      ]);
+      expect(outcome).toMatch(/within 1s/);
+      // The kit dropped its half-open connection.
+      const deadline = Date.now() + 10_000;
+      while (sockets.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(sockets.size).toBe(0);
+    } finally {
+      clearTimeout(guard);
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => mute.close(resolve));
+    }
+  });
+
+  it('leaves no connection open after close() when the first calls to a webhook run at once', async () => {
+    const kit = await startTestApiserver();
+    const tls = await kit.issueServerCertificate();
+    const sockets = new Set<TLSSocket>();
+    const hook = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    hook.on('secureConnection', (socket: TLSSocket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `https://127.0.0.1:${(hook.address() as AddressInfo).port}/`;
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, () => kit.callWebhook(hookUrl, { body: {} })),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+      await kit.close();
+      const deadline = Date.now() + 10_000;
+      while (sockets.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(sockets.size).toBe(0);
+    } finally {
+      await kit.close();
+      hook.closeAllConnections();
+      await new Promise((resolve) => hook.close(resolve));
+    }
   });
 
   it('fails when the webhook is not trusted or does not answer in time', async () => {
