@@ -284,8 +284,10 @@ describe('a flood of token-less 3 MiB AdmissionReviews', () => {
     expect(answered.reduce((sum, [, count]) => sum + count, 0) + result.errors).toBe(200);
     expect(genuine.length).toBeGreaterThan(0);
     expect(grew).toBeLessThanOrEqual(boundMiB);
-    // Every sender got its denial: the head of its body was enough to echo the uid.
-    expect(result.statuses['200']).toBe(200);
+    // Denials were built from the heads of the bodies. Not necessarily one per sender: past
+    // DENIAL_READS_MAX reads at once the answer is a plain 401 by design, and how many overlap
+    // depends on how fast the machine reads the heads (a loaded one overlaps more).
+    expect(result.statuses['200'] ?? 0).toBeGreaterThan(0);
   }, 120_000);
 
   it('a body trickled in (slow loris) is cut off at the read deadline; genuine calls go on', async () => {
