@@ -222,4 +222,19 @@ describe.each(APPS)('observe mode (enforce: false), admission: %s', (_name, serv
       await app.close();
     }
   });
+
+  it('a body that is no JSON, once the guard has read it, is answered 400 as a parser would, not a 500 on the spent stream', async () => {
+    const app = await serve({ ...kit.options, admission: true, enforce: false } as Options);
+    try {
+      const response = await fetch(`${app.url}/validate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"kind":"AdmissionReview",',
+      });
+      expect(response.status).toBe(400);
+      await response.arrayBuffer();
+    } finally {
+      await app.close();
+    }
+  });
 });

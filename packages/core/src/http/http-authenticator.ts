@@ -47,6 +47,9 @@ export const DENIAL_READS_MAX = 64;
  */
 export const DENIAL_READ_TIMEOUT_MS = 5000;
 
+/** What observe mode hands on: the request's body, or why reading it from the stream failed. */
+type ObservedBody = { body: unknown } | { failed: unknown };
+
 /** The result of authenticating one request. */
 export type AuthenticationOutcome =
   | {
@@ -173,13 +176,18 @@ export function createHttpAuthenticator<Request = unknown>(
     });
   }
 
-  /** Observe mode hands a refused request on: with its AdmissionReview, read as for an accepted one. */
-  function observedBody(request: RequestLike): Promise<unknown> | unknown {
+  /**
+   * Observe mode hands a refused request on: with its AdmissionReview, read as for an accepted one.
+   * A body that read and failed (not JSON, too large) is `failed`: its stream is spent, so the
+   * request cannot go on to a body parser after the guard (Express 4's and Koa's answer 500/499 on
+   * a spent stream, Express 5's hands on no body at all); it gets the 400/413 a parser would give.
+   */
+  function observedBody(request: RequestLike): ObservedBody | Promise<ObservedBody> {
     if (admission === undefined || (!readsStream(request) && startedAdmissionBodyRead(request) === undefined))
-      return request.body;
+      return { body: request.body };
     return readAdmissionBodyOnce(request, admission.maxBodyBytes).then(
-      ({ body }) => body,
-      () => undefined,
+      ({ body }): ObservedBody => ({ body }),
+      (failed: unknown): ObservedBody => ({ failed }),
     );
   }
 
@@ -215,12 +223,14 @@ export function createHttpAuthenticator<Request = unknown>(
     const verdict = decideVerdict({ error }, enforcing);
     if (verdict.outcome === 'observed') {
       const response = renderError(error);
-      const observed = (body: unknown): AuthenticationOutcome =>
-        body === undefined
+      const observed = (read: ObservedBody): AuthenticationOutcome => {
+        if ('failed' in read) return respondWith(read.failed, undefined);
+        return read.body === undefined
           ? { ok: false, observed: true, error, response }
-          : { ok: false, observed: true, error, response, body };
-      const body = observedBody(request);
-      return isThenable(body) ? Promise.resolve(body).then(observed) : observed(body);
+          : { ok: false, observed: true, error, response, body: read.body };
+      };
+      const read = observedBody(request);
+      return isThenable(read) ? Promise.resolve(read).then(observed) : observed(read);
     }
     if (respond !== 'admission-review') return respondWith(error, undefined);
     const body = denialBody(request);
