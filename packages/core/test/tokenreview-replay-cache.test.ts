@@ -145,6 +145,24 @@ describe('tokenreview mode: a rejection by the apiserver is remembered for token
   });
 });
 
+describe('tokenreview mode: remembered rejections never push verified tokens out of the cache', () => {
+  it('a flood of distinct forged tokens past cache.max leaves the genuine token cached: no second TokenReview', async () => {
+    const url = await webhook('tokenreview', { cache: { max: 4 } });
+    const genuine = await api.mintToken({
+      namespace: 'kube-system',
+      serviceAccount: 'webhook-auth',
+      audiences: [AUDIENCE],
+    });
+    expect((await call(url, genuine)).status).toBe(200);
+    api.resetCalls();
+    // Each forgery costs its TokenReview in this mode; remembering its "no" must not evict the genuine entry.
+    for (let index = 0; index < 8; index++) expect((await call(url, forgedToken())).status).toBe(401);
+    expect(api.calls('tokenreviews')).toBe(8);
+    expect((await call(url, genuine)).status).toBe(200);
+    expect(api.calls('tokenreviews')).toBe(8);
+  });
+});
+
 describe('hybrid mode: a revoked token replayed costs one TokenReview per failureCacheTtl', () => {
   it("a deleted pod's token sent 20 times: one TokenReview after the revocation", async () => {
     const url = await webhook('hybrid', { tokenReview: { cacheTtl: 1 } });

@@ -109,7 +109,20 @@ export class ResultCache {
       ? (this.#settings.reviewFailureTtlMs ?? 0)
       : this.#settings.failureTtlMs;
     if (ttl <= 0) return;
-    this.#lru.set(key, { identity: undefined, error, fingerprint, expiresAt: this.#settings.now() + ttl });
+    const now = this.#settings.now();
+    // Rejections come from whoever sends tokens (in tokenreview mode every well-formed forgery
+    // earns one): a rejection takes free room or the place of another rejection or of an expired
+    // entry, never that of a live verified token, which a flood would otherwise push out.
+    if (this.#lru.size >= this.#settings.max && !this.#replaceable(this.#lru, now)) return;
+    this.#lru.set(key, { identity: undefined, error, fingerprint, expiresAt: now + ttl });
+  }
+
+  /** True when the entry a new one would evict (the least recently used) is a rejection or expired. */
+  #replaceable(lru: LRUCache<string, Entry>, now: number): boolean {
+    const { value: oldest } = lru.rkeys().next();
+    if (oldest === undefined) return true;
+    const entry = lru.peek(oldest);
+    return entry === undefined || entry.identity === undefined || entry.expiresAt <= now;
   }
 
   get size(): number {
