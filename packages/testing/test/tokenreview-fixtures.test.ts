@@ -290,4 +290,13 @@ describe('server-side field validation (fieldValidation), as kubectl create -f r
     expect(clean.status).toBe(201);
     expect(clean.headers.warning).toBeUndefined();
   });
+
+  it('Warn names a field that is not ASCII too, its UTF-8 bytes on the wire as Go writes them (no 500)', async () => {
+    const res = await post('', { ...typo, ключ: 1, spec: { token: 'x' } });
+    expect(res.status).toBe(201);
+    // Node reads header bytes as latin1: back to the UTF-8 text kube-apiserver wrote.
+    expect(Buffer.from(String(res.headers.warning), 'latin1').toString('utf8')).toBe(
+      '299 - "unknown field \\"extra\\"", 299 - "unknown field \\"ключ\\""',
+    );
+  });
 });

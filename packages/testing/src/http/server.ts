@@ -445,7 +445,12 @@ async function answerFor(
       out,
     );
   }
-  const warnings = directive === 'Warn' ? unknown.map((text) => `299 - ${JSON.stringify(text)}`) : [];
+  // Go writes a header's UTF-8 bytes as they are; Node writes a header string as latin1 and
+  // refuses characters past U+00FF, so the text goes as its UTF-8 bytes spelled in latin1.
+  const warnings =
+    directive === 'Warn'
+      ? unknown.map((text) => Buffer.from(`299 - ${JSON.stringify(text)}`, 'utf8').toString('latin1'))
+      : [];
   const answer = await createAnswer(state, api, decoded.object, url, req, user, media, out);
   // Like kube-apiserver's warning recorder, on whatever the request answers.
   if (warnings.length > 0) answer.headers.warning = warnings;
