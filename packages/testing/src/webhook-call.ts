@@ -190,6 +190,14 @@ export class WebhookAgents {
   readonly #protocols = new Map<string, 'h2' | 'http/1.1'>();
   readonly #sessions = new Map<string, ClientHttp2Session>();
   readonly #learning = new Map<string, Promise<{ h2: ClientHttp2Session } | { http1: true }>>();
+  /** First connections still being opened: a close() meanwhile must end them too. */
+  readonly #connecting = new Set<TLSSocket>();
+  #closed = false;
+
+  /** Refuses a call once the kit is closed: its connections would outlive it. */
+  assertOpen(): void {
+    if (this.#closed) throw new Error('the test apiserver is closed: callWebhook is no longer possible');
+  }
 
   /**
    * How to reach an https webhook: an HTTP/2 session, or the HTTP/1.1 agent (a first connection
@@ -225,14 +233,23 @@ export class WebhookAgents {
       const s = tlsConnect(tlsOptions(t), () => {
         s.off('error', reject);
         s.setTimeout(0);
+        this.#connecting.delete(s);
         resolve(s);
       });
-      s.once('error', reject);
+      this.#connecting.add(s);
+      s.once('error', (error) => {
+        this.#connecting.delete(s);
+        reject(error);
+      });
       // A webhook that accepts the connection and never completes TLS must not hold the call forever.
       s.setTimeout(timeoutSeconds * 1000, () =>
         s.destroy(new Error(`webhook did not answer within ${timeoutSeconds}s`)),
       );
     });
+    if (this.#closed) {
+      socket.destroy();
+      this.assertOpen();
+    }
     if (socket.alpnProtocol !== 'h2') {
       this.#protocols.set(key, 'http/1.1');
       this.https.handoff.set(key, socket);
@@ -253,6 +270,9 @@ export class WebhookAgents {
   }
 
   destroy(): void {
+    this.#closed = true;
+    for (const socket of this.#connecting) socket.destroy(new Error('the test apiserver is closed'));
+    this.#connecting.clear();
     this.http.destroy();
     this.https.destroy();
     for (const socket of this.https.handoff.values()) socket.destroy();
@@ -326,7 +346,9 @@ async function send(
     ...(options.ca !== undefined ? { ca: options.ca } : {}),
     ...(options.cert ? { cert: options.cert } : {}),
   };
+  agents.assertOpen();
   const route = https ? await agents.route(tlsTarget, timeout) : ({ http1: true } as const);
+  agents.assertOpen();
   if ('h2' in route) return sendH2(route.h2, target, payload, options.token, timeout);
 
   const headers: Record<string, string> = {

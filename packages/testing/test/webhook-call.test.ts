@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createSecureServer } from 'node:http2';
 import { createServer } from 'node:https';
-import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import {
+  type AddressInfo,
+  connect as connectTcp,
+  createServer as createNetServer,
+  type Socket,
+} from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -310,6 +315,71 @@ describe('callWebhook / admissionReview', () => {
       expect(sockets.size).toBe(0);
     } finally {
       await kit.close();
+      hook.closeAllConnections();
+      await new Promise((resolve) => hook.close(resolve));
+    }
+  });
+
+  it('a call still connecting when the kit closes leaves no connection behind', async () => {
+    const kit = await startTestApiserver();
+    const tls = await kit.issueServerCertificate();
+    const sockets = new Set<TLSSocket>();
+    const hook = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('{}'));
+    });
+    hook.on('secureConnection', (socket: TLSSocket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    // Longer than the test: an idle connection the kit left open is not closed by the webhook.
+    hook.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    // In between, a relay that holds the kit's connection until told to pass it on.
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let accepted: () => void = () => {};
+    const connected = new Promise<void>((resolve) => {
+      accepted = resolve;
+    });
+    const relays = new Set<Socket>();
+    const relay = createNetServer((client) => {
+      relays.add(client);
+      client.pause();
+      accepted();
+      void released.then(() => {
+        const upstream = connectTcp((hook.address() as AddressInfo).port, '127.0.0.1', () => {
+          client.pipe(upstream).pipe(client);
+          client.resume();
+        });
+        relays.add(upstream);
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relayUrl = `https://127.0.0.1:${(relay.address() as AddressInfo).port}/`;
+    try {
+      const call = kit.callWebhook(relayUrl, { body: {}, timeoutSeconds: 5 }).then(
+        () => 'answered',
+        (error: Error) => error.message,
+      );
+      await connected;
+      await kit.close();
+      release();
+      await call;
+      const deadline = Date.now() + 10_000;
+      while (sockets.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(sockets.size).toBe(0);
+    } finally {
+      release();
+      for (const socket of relays) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
       hook.closeAllConnections();
       await new Promise((resolve) => hook.close(resolve));
     }
