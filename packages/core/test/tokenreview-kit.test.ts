@@ -137,12 +137,16 @@ describe('tokenreview mode against the testing kit', () => {
   });
 
   describe('apiserver trouble: bounded latency, 503 with Retry-After, no wrong accepts, immediate recovery', () => {
+    // The attempt timeout leaves room for a TLS handshake on a loaded machine (the kit, the webhook
+    // and the verifier share this process's event loop): at 300 ms, after a fault that destroyed
+    // the kept-alive connections, five new handshakes at once on a CI machine at load 8 timed out
+    // and the recovery check saw 503s that no cache had made.
     const resilience: Partial<VerifierOptions> = {
-      tokenReview: { timeout: 300, deadline: 1500, backoff: { initial: 50, max: 200 } },
+      tokenReview: { timeout: 1000, deadline: 2500, backoff: { initial: 50, max: 200 } },
     };
     const faults = [
       ['down (connection reset)', { down: true }],
-      ['slow (past the attempt timeout)', { latencyMs: 2000 }],
+      ['slow (past the attempt timeout)', { latencyMs: 4000 }],
       ['429 with Retry-After: 1', { status: 429, retryAfter: 1 }],
       ['500', { status: 500 }],
       ['502', { status: 502 }],
@@ -161,7 +165,8 @@ describe('tokenreview mode against the testing kit', () => {
           expect(result.status).toBe(503);
           expect(result.body.error).toBe('apiserver_unavailable');
           expect(Number(result.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-          expect(result.ms).toBeLessThan(2500);
+          // The deadline, plus room for a loaded machine; never the 4 s of the slow fault.
+          expect(result.ms).toBeLessThan(3800);
         }
         api.clearFaults();
         // Errors are never cached: the very next request succeeds.
