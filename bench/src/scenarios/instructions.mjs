@@ -106,16 +106,20 @@ async function sequentialRequests(port, token, count, agent) {
 }
 
 /**
- * Each framework's servers (bare, no-op, ours) in one node under callgrind, driven over HTTP from
- * here; the server marks a dump before and after each segment of sequential requests.
+ * Each server (a framework bare, with the no-op, with ours) in a node of its own under callgrind,
+ * driven over HTTP from here; the server marks a dump before and after each segment of sequential
+ * requests. One node per server, as the timed groups run them: servers sharing a node made node's
+ * own HTTP and stream functions deoptimize as each started (different request shapes), and the
+ * compilation that followed landed in the next server's segments.
  */
 async function runHttp({ settings, info, token, log, dir }) {
   const sizes = settings.instructions.http;
   const segments = [];
-  for (const framework of Object.keys(HTTP_FRAMEWORKS)) {
-    const out = join(dir, `http-${framework}.out`);
+  for (const row of HTTP_ROWS) {
+    const { framework, variant } = row;
+    const out = join(dir, `http-${framework}-${variant}.out`);
     const worker = spawnWorker(SERVER, {
-      label: `callgrind/${framework}`,
+      label: `callgrind/${framework}/${variant}`,
       execPath: 'valgrind',
       execArgv: [
         '--tool=callgrind',
@@ -134,20 +138,13 @@ async function runHttp({ settings, info, token, log, dir }) {
       return marks;
     };
     try {
-      log(`  ${framework} under callgrind`);
-      for (const row of HTTP_ROWS.filter((r) => r.framework === framework)) {
-        const { port } = await worker.call('start', {
-          framework,
-          variant: row.variant,
-          info,
-          keepAliveTimeoutMs: 600_000,
-        });
-        await sequentialRequests(port, token, sizes.warm, agent);
-        for (let k = 0; k < 2; k++) {
-          await mark(true);
-          await sequentialRequests(port, token, sizes.calls, agent);
-          segments.push({ id: row.id, file: `${out}.${await mark(false)}`, calls: sizes.calls });
-        }
+      log(`  ${framework}/${variant} under callgrind`);
+      const { port } = await worker.call('start', { framework, variant, info, keepAliveTimeoutMs: 600_000 });
+      await sequentialRequests(port, token, sizes.warm, agent);
+      for (let k = 0; k < 2; k++) {
+        await mark(true);
+        await sequentialRequests(port, token, sizes.calls, agent);
+        segments.push({ id: row.id, file: `${out}.${await mark(false)}`, calls: sizes.calls });
       }
     } finally {
       agent.destroy();
@@ -298,7 +295,7 @@ export async function runInstructions({ settings, api, info: timedInfo, token, l
       ...base,
       valgrind: version,
       note:
-        `${version}, node ${NODE_FLAGS.join(' ')}. Over HTTP: each framework's three servers in one node under ` +
+        `${version}, node ${NODE_FLAGS.join(' ')}. Over HTTP: each server (bare, no-op, ours) in a node of its own under ` +
         `callgrind, ${sizes.http.warm} warm-up requests each, then two segments of ${sizes.http.calls} sequential ` +
         'keep-alive requests (the server side counted: parsing, framework, middleware, response). In-process, no ' +
         `network: each scenario ${sizes.hot.warm} (hot) or ` +
