@@ -3,34 +3,16 @@
  * line carries pino-http's request binding (`req.id`); a `logger` option takes over from it.
  * Real pino writing to a captured stream, real sockets, both Express majors.
  */
-import { Writable } from 'node:stream';
 import { verifyApiserverToken } from '@apiserver-token/express';
 import type { Request } from 'express';
 import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog, type LogLine } from '../../../test/helpers/log-capture.js';
 import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 import { EXPRESS_VERSIONS, listen } from './helpers.js';
 
 const kit = useTestApiserver();
-
-interface Line {
-  level: number;
-  msg: string;
-  req?: { id?: unknown; url?: string };
-  [key: string]: unknown;
-}
-
-function capture() {
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  return { stream, raw, lines: () => raw.map((text) => JSON.parse(text) as Line) };
-}
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -39,7 +21,7 @@ afterEach(async () => {
 
 describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
   async function serve(options: Parameters<typeof verifyApiserverToken>[0], withPinoHttp: boolean) {
-    const { stream, raw, lines } = capture();
+    const { stream, raw, lines } = captureLog();
     const app = express();
     // pino-http logs request headers: the Authorization header must be redacted (README says so).
     const logger = pino({ level: 'debug', redact: ['req.headers.authorization'] }, stream);
@@ -58,13 +40,13 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
       headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
     });
   /** Our line for the request sent with `tag`: the one bound to that request by pino-http. */
-  const lineFor = (lines: Line[], tag: string) => {
+  const lineFor = (lines: LogLine[], tag: string) => {
     const ours = lines.filter(
       (line) => line.msg.startsWith('apiserver-token:') && line.req?.url?.endsWith(`=${tag}`),
     );
     expect(ours).toHaveLength(1);
     expect(ours[0]?.req?.id).toBeDefined();
-    return ours[0] as Line;
+    return ours[0] as LogLine;
   };
 
   it('logs through req.log: verified at debug, forged at info, with the request id and fingerprint, never the token', async () => {

@@ -3,37 +3,20 @@
  * lines carry Fastify's `reqId`, unless a `logger` is given; and `app.apiserverToken` is what a
  * readiness handler waits on. Real Fastify loggers writing to a captured stream, real sockets.
  */
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { createVerifier } from '@apiserver-token/core';
 import { fastifyApiserverToken } from '@apiserver-token/fastify';
 import { startTestApiserver } from '@apiserver-token/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WEBHOOK_AUDIENCE as AUDIENCE } from '../../../test/helpers/admission-review.js';
+import { captureLog, type LogLine } from '../../../test/helpers/log-capture.js';
 import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 import { FASTIFY_VERSIONS } from './helpers.js';
 
 const kit = useTestApiserver();
 
-interface Line {
-  level: number;
-  msg: string;
-  reqId?: string;
-  req?: { url?: string };
-  [key: string]: unknown;
-}
-
 /** A pino destination keeping every line, parsed. */
-function capture() {
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  return { stream, raw, lines: () => raw.map((text) => JSON.parse(text) as Line) };
-}
 
 /** pino's numeric levels. */
 const LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;
@@ -60,7 +43,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     });
 
   /** The plugin's line for the request sent with `tag`, joined to Fastify's own line by reqId. */
-  function lineFor(lines: Line[], tag: string): Line {
+  function lineFor(lines: LogLine[], tag: string): LogLine {
     const incoming = lines.find(
       (line) => line.msg === 'incoming request' && line.req?.url?.endsWith(`=${tag}`),
     );
@@ -69,11 +52,11 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
       (line) => line.reqId === incoming?.reqId && line.msg.startsWith('apiserver-token:'),
     );
     expect(ours).toHaveLength(1);
-    return ours[0] as Line;
+    return ours[0] as LogLine;
   }
 
   it('logs each verdict through request.log: verified at debug, forged at info, with reqId and fingerprint, never the token', async () => {
-    const { stream, raw, lines } = capture();
+    const { stream, raw, lines } = captureLog();
     const { url } = await serve(kit.options, stream);
     const token = await kit.mint();
     const forged = `${token.slice(0, -4)}AAAA`;
@@ -112,7 +95,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
   });
 
   it('logs keys it cannot fetch at warn, per request, as the 503 it answers', async () => {
-    const { stream, lines } = capture();
+    const { stream, lines } = captureLog();
     // No CA: the kit's certificate is untrusted, so the keys cannot be fetched.
     const { jwks: _jwks, ...options } = kit.options;
     const { url } = await serve({ ...options, jwks: { cooldown: 0 } }, stream);
@@ -133,7 +116,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
   });
 
   it('with a `logger`, logs through it and not through request.log (never twice)', async () => {
-    const { stream, lines } = capture();
+    const { stream, lines } = captureLog();
     const calls: Array<{ level: string; object: Record<string, unknown> }> = [];
     const at = (level: string) => (object: Record<string, unknown>) => calls.push({ level, object });
     const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
@@ -153,13 +136,13 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     const withLogger = createVerifier({ ...kit.options, logger });
     const without = createVerifier(kit.options);
     try {
-      const first = capture();
+      const first = captureLog();
       const { url: loggedUrl } = await serve({ verifier: withLogger }, first.stream);
       expect((await post(loggedUrl, 'none')).status).toBe(401);
       expect(calls.filter((call) => call.code === 'missing_token')).toHaveLength(1);
       expect(first.lines().filter((line) => line.msg.startsWith('apiserver-token:'))).toEqual([]);
 
-      const second = capture();
+      const second = captureLog();
       const { url } = await serve({ verifier: without }, second.stream);
       expect((await post(url, 'none')).status).toBe(401);
       expect(lineFor(second.lines(), 'none')).toMatchObject({ level: LEVEL.info, code: 'missing_token' });
@@ -170,7 +153,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
   });
 
   it('logs an observed request at warn, with enforcing: false, and lets it through without an identity', async () => {
-    const { stream, lines } = capture();
+    const { stream, lines } = captureLog();
     const { url } = await serve({ ...kit.options, enforce: false }, stream);
     const response = await post(url, 'observed');
     expect(response.status).toBe(200);
@@ -204,7 +187,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     };
 
     it("a forgotten CA: one line in Fastify's log with the code and the fix, no process warning, never a token", async () => {
-      const { stream, raw, lines } = capture();
+      const { stream, raw, lines } = captureLog();
       const collected = collectWarnings();
       const { url } = await serve(forgottenCa(), stream);
       const token = await kit.mint();
@@ -247,7 +230,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     );
 
     it("with a `logger`, diagnostics go to it and not to Fastify's log", async () => {
-      const { stream, lines } = capture();
+      const { stream, lines } = captureLog();
       const collected = collectWarnings();
       const calls: Array<{ level: string; object: Record<string, unknown> }> = [];
       const at = (level: string) => (object: Record<string, unknown>) => calls.push({ level, object });
@@ -264,7 +247,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
 
   describe('readiness: app.apiserverToken', () => {
     it('ready() resolves once the keys are loaded; health() feeds a /readyz route outside the guarded scope', async () => {
-      const { stream } = capture();
+      const { stream } = captureLog();
       const app = fastify({ logger: { level: 'silent', stream } });
       apps.push(app);
       // The plugin guards the scope it is registered in: probes carry no token, so /readyz lives
@@ -295,7 +278,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     });
 
     it('registered on the app, app.apiserverToken is on the root instance', async () => {
-      const { stream } = capture();
+      const { stream } = captureLog();
       const app = fastify({ logger: { level: 'silent', stream } });
       apps.push(app);
       await app.register(fastifyApiserverToken, kit.options);
@@ -308,7 +291,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
       const api = await startTestApiserver();
       try {
         const user = await api.addUser({ name: 'no-review', canReview: false });
-        const { stream } = capture();
+        const { stream } = captureLog();
         const app = fastify({ logger: { level: 'silent', stream } });
         apps.push(app);
         await app.register(fastifyApiserverToken, {
@@ -328,7 +311,7 @@ describe.each(FASTIFY_VERSIONS)('%s', (_name, fastify) => {
     });
 
     it('the first registration decorates; a verifier created by the plugin closes with the app', async () => {
-      const { stream } = capture();
+      const { stream } = captureLog();
       const app = fastify({ logger: { level: 'silent', stream } });
       await app.register(fastifyApiserverToken, kit.options);
       await app.ready();

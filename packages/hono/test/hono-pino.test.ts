@@ -5,7 +5,6 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { verifyApiserverToken } from '@apiserver-token/hono';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -13,28 +12,10 @@ import { requestId } from 'hono/request-id';
 import { pinoLogger } from 'hono-pino';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog, type LogLine } from '../../../test/helpers/log-capture.js';
 import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 
 const kit = useTestApiserver();
-
-interface Line {
-  level: number;
-  msg: string;
-  reqId?: unknown;
-  req?: { url?: string };
-  [key: string]: unknown;
-}
-
-function capture() {
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  return { stream, raw, lines: () => raw.map((text) => JSON.parse(text) as Line) };
-}
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -42,7 +23,7 @@ afterEach(async () => {
 });
 
 async function serve(options: Parameters<typeof verifyApiserverToken>[0], withHonoPino: boolean) {
-  const { stream, raw, lines } = capture();
+  const { stream, raw, lines } = captureLog();
   const app = new Hono();
   // hono-pino's request id comes from hono/request-id: the test's tag, to find each request's lines.
   app.use(requestId({ generator: (c) => c.req.query('tag') ?? 'untagged' }));
@@ -70,14 +51,14 @@ const post = (url: string, tag: string, token?: string) =>
  * line, so ours is the one between that line and the previous request's (requests are sent one
  * at a time). It must carry hono-pino's request binding (`req`): logged through `c.var.logger`.
  */
-const lineFor = (lines: Line[], tag: string) => {
+const lineFor = (lines: LogLine[], tag: string) => {
   const end = lines.findIndex((line) => line.msg === 'Request completed' && line.reqId === tag);
   expect(end).toBeGreaterThan(0);
   const start = lines.findLastIndex((line, index) => index < end && line.msg === 'Request completed');
   const ours = lines.slice(start + 1, end).filter((line) => line.msg.startsWith('apiserver-token:'));
   expect(ours).toHaveLength(1);
   expect(ours[0]?.req?.url).toBe('/validate');
-  return ours[0] as Line;
+  return ours[0] as LogLine;
 };
 
 describe('verifyApiserverToken on Hono with hono-pino', () => {

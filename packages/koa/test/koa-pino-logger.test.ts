@@ -3,33 +3,15 @@
  * the line carries the request binding (`req.id`); a `logger` option takes over from it. Real
  * pino writing to a captured stream, real sockets, both Koa majors.
  */
-import { Writable } from 'node:stream';
 import { verifyApiserverToken } from '@apiserver-token/koa';
 import koaPinoLogger from 'koa-pino-logger';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog, type LogLine } from '../../../test/helpers/log-capture.js';
 import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 import { KOA_VERSIONS, listen } from './helpers.js';
 
 const kit = useTestApiserver();
-
-interface Line {
-  level: number;
-  msg: string;
-  req?: { id?: unknown; url?: string };
-  [key: string]: unknown;
-}
-
-function capture() {
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  return { stream, raw, lines: () => raw.map((text) => JSON.parse(text) as Line) };
-}
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -38,7 +20,7 @@ afterEach(async () => {
 
 describe.each(KOA_VERSIONS)('%s', (_name, Koa) => {
   async function serve(options: Parameters<typeof verifyApiserverToken>[0]) {
-    const { stream, raw, lines } = capture();
+    const { stream, raw, lines } = captureLog();
     const app = new Koa();
     // koa-pino-logger logs request headers: the Authorization header must be redacted (README says so).
     app.use(
@@ -58,13 +40,13 @@ describe.each(KOA_VERSIONS)('%s', (_name, Koa) => {
       method: 'POST',
       headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
     });
-  const lineFor = (lines: Line[], tag: string) => {
+  const lineFor = (lines: LogLine[], tag: string) => {
     const ours = lines.filter(
       (line) => line.msg.startsWith('apiserver-token:') && line.req?.url?.endsWith(`=${tag}`),
     );
     expect(ours).toHaveLength(1);
     expect(ours[0]?.req?.id).toBeDefined();
-    return ours[0] as Line;
+    return ours[0] as LogLine;
   };
 
   it('logs through ctx.log: verified at debug, forged at info, with the request id and fingerprint, never the token', async () => {

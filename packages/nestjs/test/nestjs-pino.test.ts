@@ -6,35 +6,17 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type { ApiserverIdentity } from '@apiserver-token/core';
 import { LoggerModule } from 'nestjs-pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog, type LogLine } from '../../../test/helpers/log-capture.js';
 import { loadNest } from '../../../test/helpers/nest.js';
 import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 
 const kit = useTestApiserver();
 
-interface Line {
-  level: number;
-  msg: string;
-  req?: { id?: unknown; url?: string };
-  [key: string]: unknown;
-}
-
-function capture() {
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  return { stream, raw, lines: () => raw.map((text) => JSON.parse(text) as Line) };
-}
-
 // One stream for the file: nestjs-pino keeps its root pino logger across apps in one process.
-const captured = capture();
+const captured = captureLog();
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
@@ -82,13 +64,13 @@ describe.each(['express', 'fastify'] as const)('NestJS 11 with nestjs-pino (%s)'
       headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
     });
   /** Our line for the request sent with `tag`: the one bound to that request by pino-http. */
-  const lineFor = (lines: Line[], tag: string) => {
+  const lineFor = (lines: LogLine[], tag: string) => {
     const ours = lines.filter(
       (line) => line.msg.startsWith('apiserver-token:') && line.req?.url?.endsWith(`=${platform}-${tag}`),
     );
     expect(ours).toHaveLength(1);
     expect(ours[0]?.req?.id).toBeDefined();
-    return ours[0] as Line;
+    return ours[0] as LogLine;
   };
 
   it('logs through the request logger: verified at debug, forged at info, with the request id and fingerprint, never the token', async () => {

@@ -4,11 +4,11 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { createApiserverTokenGuard } from '@apiserver-token/node';
 import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { afterAll, expect, it } from 'vitest';
+import { captureLog } from '../../../test/helpers/log-capture.js';
 import { useTestApiserver } from '../../../test/helpers/test-apiserver.js';
 
 const kit = useTestApiserver();
@@ -18,13 +18,7 @@ afterAll(async () => {
 });
 
 it('logs each verdict through req.log with the request id: verified at debug, forged at info, never the token', async () => {
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      raw.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
+  const { stream, raw } = captureLog();
   const logged = pinoHttp({
     logger: pino({ level: 'debug', redact: ['req.headers.authorization'] }, stream),
   });
