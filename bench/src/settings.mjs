@@ -16,7 +16,7 @@ const FULL = {
     hot: { warm: 10_000, calls: 3000 },
     coldWarm: 100,
     coldCalls: 300,
-    http: { warm: 2000, calls: 1000 },
+    http: { warm: 5000, calls: 1000 },
   },
   attack: { seconds: 5, connections: 64, genuineRate: 200 },
 };

@@ -142,7 +142,10 @@ async function runHttp({ settings, info, token, log, dir }) {
       const { port } = await worker.call('start', { framework, variant, info, keepAliveTimeoutMs: 600_000 });
       await sequentialRequests(port, token, sizes.warm, agent);
       for (let k = 0; k < 2; k++) {
-        await mark(true);
+        // No full GC before an HTTP segment: under --single-threaded V8 one made the server compile
+        // its request path again in the segment that followed (over half of every segment was
+        // the optimizing compiler, the bare framework's too).
+        await mark(false);
         await sequentialRequests(port, token, sizes.calls, agent);
         segments.push({ id: row.id, file: `${out}.${await mark(false)}`, calls: sizes.calls });
       }
@@ -297,7 +300,7 @@ export async function runInstructions({ settings, api, info: timedInfo, token, l
       note:
         `${version}, node ${NODE_FLAGS.join(' ')}. Over HTTP: each server (bare, no-op, ours) in a node of its own under ` +
         `callgrind, ${sizes.http.warm} warm-up requests each, then two segments of ${sizes.http.calls} sequential ` +
-        'keep-alive requests (the server side counted: parsing, framework, middleware, response). In-process, no ' +
+        'keep-alive requests, no GC forced (the server side counted: parsing, framework, middleware, response). In-process, no ' +
         `network: each scenario ${sizes.hot.warm} (hot) or ` +
         `${sizes.coldWarm} (cold) warm-up calls, then two segments of ${sizes.hot.calls} (hot) or ${sizes.coldCalls} ` +
         '(cold, distinct tokens) calls between callgrind dumps (a full GC before each); instructions/call = mean of the two, ' +
