@@ -45,6 +45,7 @@ export type {
   RespondMode,
   VerifyApiserverTokenOptions,
 } from './http/adapter-options.js';
+export { handOnParsedBody } from './http/hand-on-body.js';
 export type {
   AuthenticationOutcome,
   HttpAuthenticator,

@@ -5,6 +5,7 @@ import {
   assertAdapterOptions,
   assertOneOf,
   createHttpAuthenticator,
+  handOnParsedBody,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -70,13 +71,8 @@ export function verifyApiserverToken(
     const finish = (outcome: AuthenticationOutcome): void => {
       // Observe mode (enforce: false): a refused request goes on too, without an identity.
       if (outcome.ok || outcome.observed === true) {
-        // Admission mode read the AdmissionReview itself (no body parser ran): hand it on, marked
-        // parsed the way body-parser recognises (`_body`), so that an `express.json()` after the
-        // guard leaves the spent stream alone (Express 4's would fail on it: a 500).
-        if (outcome.body !== undefined) {
-          req.body = outcome.body;
-          (req as { _body?: boolean })._body = true;
-        }
+        // Admission mode read the AdmissionReview itself (no body parser ran): hand it on.
+        if (outcome.body !== undefined) handOnParsedBody(req, outcome.body);
         req.apiserver = outcome.ok ? outcome.identity : undefined;
         forwarded = true;
         next();

@@ -4,6 +4,7 @@ import {
   type ApiserverIdentity,
   createHttpAuthenticator,
   type HttpAuthenticator,
+  handOnParsedBody,
   pinoHttpLoggerOf,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
@@ -87,11 +88,8 @@ export class ApiserverTokenGuard implements CanActivate {
     );
     // Observe mode (enforce: false): a refused request goes on too, without an identity.
     if (outcome.ok || outcome.observed === true) {
-      // Read from the stream (an app with `bodyParser: false`): marked parsed as body-parser does.
-      if (outcome.body !== undefined) {
-        req.body = outcome.body;
-        (req as { _body?: boolean })._body = true;
-      }
+      // Read from the stream (an app with `bodyParser: false`): hand it on.
+      if (outcome.body !== undefined) handOnParsedBody(req, outcome.body);
       req.apiserver = outcome.ok ? outcome.identity : undefined;
       return true;
     }

@@ -6,6 +6,7 @@ import {
   assertAdapterOptions,
   assertOneOf,
   createHttpAuthenticator,
+  handOnParsedBody,
   type VerifyApiserverTokenOptions,
 } from '@apiserver-token/core';
 
@@ -60,12 +61,8 @@ function translate(options: NodeApiserverTokenOptions) {
     );
   const attach = (req: WithBody, outcome: AuthenticationOutcome): void => {
     // Admission mode read the AdmissionReview from the request itself: hand it on as a parser
-    // would, marked parsed (`_body`) so that a body-parser mounted after the guard skips it.
-    // Observe mode hands it on too: the request goes on, without an identity.
-    if (outcome.body !== undefined) {
-      req.body = outcome.body;
-      (req as { _body?: boolean })._body = true;
-    }
+    // would. Observe mode hands it on too: the request goes on, without an identity.
+    if (outcome.body !== undefined) handOnParsedBody(req, outcome.body);
     if (outcome.ok) req.apiserver = outcome.identity;
   };
   const send = (res: ServerResponse, outcome: AuthenticationOutcome & { ok: false }): void => {
