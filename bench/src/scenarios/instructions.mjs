@@ -125,6 +125,8 @@ async function runHttp({ settings, info, token, log, dir }) {
         '--tool=callgrind',
         `--dump-before=${MARKER}`,
         `--callgrind-out-file=${out}`,
+        // Names written out in every dump: a kept segment is then readable on its own.
+        '--compress-strings=no',
         '--log-file=/dev/null',
         process.execPath,
         ...NODE_FLAGS,
@@ -210,6 +212,7 @@ export async function runInstructions({ settings, api, info: timedInfo, token, l
         '--tool=callgrind',
         `--dump-before=${MARKER}`,
         `--callgrind-out-file=${join(dir, 'cg.out')}`,
+        '--compress-strings=no',
         process.execPath,
         ...NODE_FLAGS,
         WORKER,

@@ -158,6 +158,15 @@ describe('verified-result cache', () => {
     expect(api.counts).toMatchObject({ discovery: 1, jwks: 1 });
   });
 
+  it('checks one signature for concurrent calls with one new token once the keys are held', async () => {
+    const { v, logger, mint } = setup();
+    await v.ready();
+    const token = mint();
+    const identities = await Promise.all(Array.from({ length: 50 }, () => v.verifyToken(token)));
+    expect(new Set(identities).size).toBe(1);
+    expect(logger.count(VERIFIED)).toBe(1);
+  });
+
   it('stays bounded under a flood of distinct valid tokens (least recently used evicted)', async () => {
     const { v, logger, mint } = setup({ cache: { max: 100 } });
     const tokens = Array.from({ length: 300 }, (_, i) => mint(600, `flood-${i}`));

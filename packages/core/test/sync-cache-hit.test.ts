@@ -5,6 +5,7 @@ import type { VerifierOptions } from '../src/options.js';
 import { createVerifier } from '../src/verifier/create-verifier.js';
 import { ResultCache } from '../src/verifier/result-cache.js';
 import { VERIFY_NOW, type VerifyNow } from '../src/verifier/verify-now.js';
+import { startJwksServer } from './helpers/jwks-server.js';
 import { jwksOf, kubeClaims, makeKey, signJwt } from './helpers/keys.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
@@ -62,13 +63,35 @@ describe('synchronous cache-hit path', () => {
   it('answers a cached identity with a value, the same outcome authenticate() resolves to', async () => {
     const auth = authenticator({ policy: { serviceAccounts: ['kube-system:webhook-auth'] } });
     const token = mint();
-    const first = auth.authenticateNow(request(token), undefined);
-    expect(first).toBeInstanceOf(Promise); // a miss: verified asynchronously
-    const verified = await first;
+    await auth.verifier.ready();
+    // A miss with the keys held is decided synchronously too: the signature check needs no wait.
+    const verified = synchronous(auth.authenticateNow(request(token), undefined));
     expect(verified.ok).toBe(true);
     const now = synchronous(auth.authenticateNow(request(token), undefined));
     expect(now).toEqual(await auth.authenticate(request(token), undefined));
     expect(now.ok && verified.ok && now.identity).toBe(verified.ok && verified.identity);
+  });
+
+  it('verifies a miss asynchronously while the keys are still to be fetched, then synchronously', async () => {
+    const api = await startJwksServer({ jwks: jwksOf(key) });
+    try {
+      const auth = authenticator({ issuer: api.issuer, jwks: { ca: api.ca } });
+      const claims = (name: string) =>
+        kubeClaims({ issuer: api.issuer, audiences: [AUDIENCE], nowSeconds: Date.now() / 1000, name });
+      const first = auth.authenticateNow(request(signJwt(key, claims('webhook-auth'))), undefined);
+      expect(first).toBeInstanceOf(Promise); // waits for discovery and the JWKS
+      expect((await first).ok).toBe(true);
+      const second = synchronous(auth.authenticateNow(request(signJwt(key, claims('other'))), undefined));
+      expect(second.ok && second.identity.serviceAccount?.name).toBe('other');
+      // A forged token under the known kid fails on its signature, with no fetch.
+      const forged = signJwt(makeKey('RS256'), claims('forged'), { kid: key.kid });
+      const refused = await auth.authenticateNow(request(forged), undefined);
+      expect(refused.ok).toBe(false);
+      if (!refused.ok) expect((refused.error as { code?: string }).code).toBe('invalid_signature');
+      expect(api.counts).toMatchObject({ discovery: 1, jwks: 1 });
+    } finally {
+      await api.close();
+    }
   });
 
   it('refuses a cached identity the allow-list denies, exactly as the async path does', async () => {

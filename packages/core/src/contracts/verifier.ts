@@ -75,6 +75,18 @@ export interface TokenStrategy {
     token: string,
     context?: StrategyContext,
   ): Promise<Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>>;
+  /**
+   * {@link TokenStrategy.verify}, but answered synchronously when nothing needs waiting for (jwks
+   * with its keys held): an identity, or a thrown `ApiserverTokenError`; a promise otherwise. The
+   * pipeline then completes a cache miss without a microtask hop. Optional: a strategy without it
+   * is always awaited.
+   */
+  verifyNow?(
+    token: string,
+    context?: StrategyContext,
+  ):
+    | Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>
+    | Promise<Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'>>;
   ready(): Promise<void>;
   close(): Promise<void>;
 }

@@ -93,21 +93,41 @@ export class JwksStrategy implements TokenStrategy {
   }
 
   async verify(token: string, context?: StrategyContext): Promise<VerifiedIdentity> {
+    return this.verifyNow(token, context);
+  }
+
+  /**
+   * Synchronous while the token's issuer is known and its keys are held (every miss but the first
+   * after a key rotation): a miss then costs no promise and no microtask hop. Throws an
+   * `ApiserverTokenError` synchronously in that case; otherwise returns a promise.
+   */
+  verifyNow(token: string, context?: StrategyContext): VerifiedIdentity | Promise<VerifiedIdentity> {
+    const t = context?.prechecked ?? this.precheck(token);
+    return t instanceof Promise ? t.then((held) => this.#verifyPrechecked(held)) : this.#verifyPrechecked(t);
+  }
+
+  #verifyPrechecked(t: PrecheckedToken): VerifiedIdentity | Promise<VerifiedIdentity> {
     const settings = this.#settings;
-    const t = context?.prechecked ?? (await this.precheck(token));
     if (t.legacy) {
-      const signingIssuer = await this.#verifyLegacy(t);
-      checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, false);
-      settings.logger?.warn(
-        { issuer: signingIssuer },
-        'apiserver-token: accepted a legacy secret-based token (allowLegacyTokens): migrate its caller to bound tokens',
-      );
-      return { ...identityFromLegacyClaims(t.claims, t.issuer), signingIssuer };
+      return this.#verifyLegacy(t).then((signingIssuer) => {
+        checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, false);
+        settings.logger?.warn(
+          { issuer: signingIssuer },
+          'apiserver-token: accepted a legacy secret-based token (allowLegacyTokens): migrate its caller to bound tokens',
+        );
+        return { ...identityFromLegacyClaims(t.claims, t.issuer), signingIssuer };
+      });
     }
     const set = settings.keySetsByIssuer.get(t.issuer);
     if (set === undefined) throw new UnknownIssuerError(`issuer ${describeValue(t.issuer)} has no key set`);
-    let keys = set.candidates(t.kid);
-    if (keys instanceof Promise) keys = await keys;
+    const keys = set.candidates(t.kid);
+    return keys instanceof Promise
+      ? keys.then((held) => this.#verifyWith(t, held))
+      : this.#verifyWith(t, keys);
+  }
+
+  #verifyWith(t: PrecheckedToken, keys: readonly ImportedKey[]): VerifiedIdentity {
+    const settings = this.#settings;
     const failure = signatureFailure(t, keys);
     if (failure !== undefined) throw failure;
     checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, true);

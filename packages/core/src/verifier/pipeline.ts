@@ -1,6 +1,7 @@
 import type { RequestLike, StrategyContext, TokenStrategy } from '../contracts/verifier.js';
 import type { ClockSkewWatch } from '../diagnostics/clock-skew.js';
 import { type ApiserverTokenError, isApiserverTokenError, MalformedTokenError } from '../errors.js';
+import type { VerifiedIdentity } from '../identity/kubernetes-claims.js';
 import type { ApiserverIdentity, VerifiedBy } from '../identity.js';
 import { tokenFingerprint } from '../jwt/fingerprint.js';
 import type { PrecheckedToken } from '../jwt/precheck.js';
@@ -157,7 +158,15 @@ export class Pipeline {
     }
     let pending = this.#inflight.get(key);
     if (pending === undefined) {
-      pending = this.#verifyMiss(token, key);
+      let result: ApiserverIdentity | Promise<ApiserverIdentity>;
+      try {
+        result = this.#verifyMiss(token, key);
+      } catch (failure) {
+        return Promise.reject(failure);
+      }
+      // Decided synchronously (keys held): no other request can have asked for it meanwhile.
+      if (!(result instanceof Promise)) return this.#authorize(result, request, 0);
+      pending = result;
       this.#inflight.set(key, pending);
       const forget = (): void => {
         this.#inflight.delete(key);
@@ -169,54 +178,132 @@ export class Pipeline {
       : pending.then((identity) => this.#authorize(identity, request, 0));
   }
 
-  async #verifyMiss(token: string, key: string): Promise<ApiserverIdentity> {
-    const { precheck, strategies, cache, logger } = this.#settings;
+  /**
+   * A cache miss: pre-check, then each strategy in turn. Synchronous for as long as they answer
+   * synchronously (a pre-check and jwks with keys held: the usual miss), so that it costs no
+   * promise; from the first step that returns a promise on, it continues in
+   * {@link Pipeline.#verifyMissLater}. A failure decided synchronously is thrown (an
+   * `ApiserverTokenError`, already logged and cached), one decided later rejects the promise.
+   */
+  #verifyMiss(token: string, key: string): ApiserverIdentity | Promise<ApiserverIdentity> {
+    const { precheck, strategies } = this.#settings;
     const fingerprint = tokenFingerprint(token);
     let passedPrecheck = false;
     try {
-      // No await for a synchronous pre-check (the usual case): a microtask hop per miss saved.
-      let prechecked = precheck === undefined ? undefined : precheck(token);
-      if (prechecked instanceof Promise) prechecked = await prechecked;
+      const prechecked = precheck === undefined ? undefined : precheck(token);
+      if (prechecked instanceof Promise)
+        return this.#verifyMissLater(token, key, fingerprint, prechecked, 0, undefined);
       passedPrecheck = true;
-      let verified: Omit<ApiserverIdentity, 'tokenFingerprint' | 'verifiedBy'> | undefined;
-      for (const strategy of strategies) {
-        const context: StrategyContext = { fingerprint };
-        if (prechecked !== undefined) context.prechecked = prechecked;
-        if (verified !== undefined) context.previous = verified;
-        verified = await strategy.verify(token, context);
-      }
-      // A strategy's result is a fresh object the pipeline owns: completed in place (a spread of
-      // it would cost more than every other step of a miss but the signature) and then frozen.
-      const identity = verified as ApiserverIdentity;
-      identity.verifiedBy = this.#verifiedBy;
-      identity.tokenFingerprint = fingerprint;
-      freezeIdentity(identity);
-      cache.setIdentity(key, identity);
-      logger?.debug(
-        {
+      let verified: VerifiedIdentity | undefined;
+      for (let index = 0; index < strategies.length; index++) {
+        const step = this.#runStrategy(
+          strategies[index] as TokenStrategy,
+          token,
           fingerprint,
-          username: identity.username,
-          issuer: identity.issuer,
-          verifiedBy: identity.verifiedBy,
-        },
-        'apiserver-token: token verified',
-      );
-      return identity;
-    } catch (error) {
-      let failure: ApiserverTokenError;
-      if (isApiserverTokenError(error)) {
-        failure = error;
-      } else {
-        failure = this.#settings.unexpected(error, token);
-        logger?.error({ fingerprint, err: failure.message }, 'apiserver-token: unexpected error');
+          prechecked,
+          verified,
+        );
+        if (step instanceof Promise)
+          return this.#verifyMissLater(token, key, fingerprint, prechecked, index, step);
+        verified = step;
       }
-      this.#logRejection(failure, fingerprint);
-      this.#settings.clockSkew?.observe(failure);
-      // What the pre-check refuses costs less than a cache entry and is free to produce: caching
-      // it would only let a flood of garbage evict verified tokens.
-      if (passedPrecheck) cache.setError(key, failure, fingerprint);
-      throw failure;
+      return this.#accepted(key, fingerprint, verified as VerifiedIdentity);
+    } catch (error) {
+      throw this.#missFailed(error, token, key, fingerprint, passedPrecheck);
     }
+  }
+
+  /**
+   * The rest of a miss once a step returned a promise: `pending` is the pre-check's (when
+   * `from` is 0 and `prechecked` is that promise) or strategy `from`'s.
+   */
+  async #verifyMissLater(
+    token: string,
+    key: string,
+    fingerprint: string,
+    precheckedNow: PrecheckedToken | undefined | Promise<PrecheckedToken | undefined>,
+    from: number,
+    pending: Promise<VerifiedIdentity> | undefined,
+  ): Promise<ApiserverIdentity> {
+    const { strategies } = this.#settings;
+    let passedPrecheck = pending !== undefined;
+    try {
+      const prechecked = await precheckedNow;
+      passedPrecheck = true;
+      let verified = pending === undefined ? undefined : await pending;
+      for (let index = pending === undefined ? from : from + 1; index < strategies.length; index++) {
+        verified = await this.#runStrategy(
+          strategies[index] as TokenStrategy,
+          token,
+          fingerprint,
+          prechecked,
+          verified,
+        );
+      }
+      return this.#accepted(key, fingerprint, verified as VerifiedIdentity);
+    } catch (error) {
+      throw this.#missFailed(error, token, key, fingerprint, passedPrecheck);
+    }
+  }
+
+  #runStrategy(
+    strategy: TokenStrategy,
+    token: string,
+    fingerprint: string,
+    prechecked: PrecheckedToken | undefined,
+    previous: VerifiedIdentity | undefined,
+  ): VerifiedIdentity | Promise<VerifiedIdentity> {
+    const context: StrategyContext = { fingerprint };
+    if (prechecked !== undefined) context.prechecked = prechecked;
+    if (previous !== undefined) context.previous = previous;
+    return strategy.verifyNow === undefined
+      ? strategy.verify(token, context)
+      : strategy.verifyNow(token, context);
+  }
+
+  /** A verified miss: completed, frozen, cached and logged. */
+  #accepted(key: string, fingerprint: string, verified: VerifiedIdentity): ApiserverIdentity {
+    // A strategy's result is a fresh object the pipeline owns: completed in place (a spread of
+    // it would cost more than every other step of a miss but the signature) and then frozen.
+    const identity = verified as ApiserverIdentity;
+    identity.verifiedBy = this.#verifiedBy;
+    identity.tokenFingerprint = fingerprint;
+    freezeIdentity(identity);
+    this.#settings.cache.setIdentity(key, identity);
+    this.#settings.logger?.debug(
+      {
+        fingerprint,
+        username: identity.username,
+        issuer: identity.issuer,
+        verifiedBy: identity.verifiedBy,
+      },
+      'apiserver-token: token verified',
+    );
+    return identity;
+  }
+
+  /** A failed miss: the error to reject with, logged, and cached when it is a verdict. */
+  #missFailed(
+    error: unknown,
+    token: string,
+    key: string,
+    fingerprint: string,
+    passedPrecheck: boolean,
+  ): ApiserverTokenError {
+    const { cache, logger } = this.#settings;
+    let failure: ApiserverTokenError;
+    if (isApiserverTokenError(error)) {
+      failure = error;
+    } else {
+      failure = this.#settings.unexpected(error, token);
+      logger?.error({ fingerprint, err: failure.message }, 'apiserver-token: unexpected error');
+    }
+    this.#logRejection(failure, fingerprint);
+    this.#settings.clockSkew?.observe(failure);
+    // What the pre-check refuses costs less than a cache entry and is free to produce: caching
+    // it would only let a flood of garbage evict verified tokens.
+    if (passedPrecheck) cache.setError(key, failure, fingerprint);
+    return failure;
   }
 
   /**
