@@ -30,7 +30,8 @@ export type ApiserverTokenErrorCode =
   | 'malformed_admission_review'
   | 'admission_review_too_large'
   | 'issuer_unavailable'
-  | 'apiserver_unavailable';
+  | 'apiserver_unavailable'
+  | 'verification_throttled';
 
 /** Options accepted by every error constructor. */
 export interface ApiserverTokenErrorOptions {
@@ -202,6 +203,15 @@ export class IssuerUnavailableError extends UnavailableError {
 /** The apiserver (TokenReview, SubjectAccessReview) cannot be reached or is overloaded. */
 export class ApiserverUnavailableError extends UnavailableError {
   readonly code = 'apiserver_unavailable' as const;
+}
+
+/**
+ * More signature verifications were asked for than `maxVerificationsPerSecond` allows: the token
+ * was not checked at all (neither accepted nor refused), so the caller may retry once the budget
+ * refills (`Retry-After`). Only new tokens meet it: cached ones never spend the budget.
+ */
+export class VerificationThrottledError extends UnavailableError {
+  readonly code = 'verification_throttled' as const;
 }
 
 /** Thrown at construction (never per request) when options are invalid. */

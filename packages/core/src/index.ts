@@ -37,6 +37,7 @@ export {
   TokenTooLargeError,
   UnknownIssuerError,
   UnknownKeyError,
+  VerificationThrottledError,
 } from './errors.js';
 export { assertAdapterOptions, assertOneOf } from './http/adapter-checks.js';
 export type {

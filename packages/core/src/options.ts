@@ -207,6 +207,35 @@ export interface VerifierOptions {
   /** Largest bearer token accepted, in bytes. Env: `APISERVER_TOKEN_MAX_TOKEN_BYTES`. Default: `16384`. */
   maxTokenBytes?: number;
   /**
+   * Most signature verifications per second (`jwks` and `hybrid` modes; in `hybrid` it bounds the
+   * local step, before any TokenReview): a token bucket of {@link VerifierOptions.verificationBurst}
+   * tokens refilled at this rate. Only a token the verifier has never seen spends one, right before
+   * its signature check: cache hits, coalesced duplicates, and what the pre-check or the
+   * allow-lists (`policy.serviceAccounts`, `policy.namespaces`) refuse first never do. Beyond it
+   * a new token is answered 503 `verification_throttled` with `Retry-After` (never cached), and
+   * a warning says how many were refused, at most every 10 s.
+   *
+   * The trade-off, hence no bound by default: a flood of well-formed forged tokens naming an
+   * allowed account costs one signature check each (about 18 µs RS256, 48 µs ES256, on the event
+   * loop), which slows every request — cached callers keep being accepted, only later. With a
+   * bound the CPU is kept, but a genuine *new* token arriving during the flood is refused with
+   * 503 too, and kube-apiserver then applies the webhook's `failurePolicy`. Set it when your
+   * webhook needs its CPU more than it needs every new token accepted at once: above the rate of
+   * new tokens you expect (each caller's token changes about every 10 minutes; a restart meets
+   * them all at once) and well below what one core can verify (tens of thousands of RS256 per second).
+   * In a number per second; `0` for no bound. Not accepted in `tokenreview` mode, which verifies
+   * no signature: bound it with `tokenReview.maxInFlight`.
+   * Env: `APISERVER_TOKEN_MAX_VERIFICATIONS_PER_SECOND`. Default: `0` (no bound).
+   */
+  maxVerificationsPerSecond?: number;
+  /**
+   * How many signature verifications may run back to back before
+   * {@link VerifierOptions.maxVerificationsPerSecond} applies: the bucket's size, full at start. A
+   * whole number of at least 1; only with `maxVerificationsPerSecond`.
+   * Env: `APISERVER_TOKEN_VERIFICATION_BURST`. Default: `maxVerificationsPerSecond` rounded up (at least 1).
+   */
+  verificationBurst?: number;
+  /**
    * Accept legacy secret-based tokens (`iss: kubernetes/serviceaccount`, no audience, no expiry),
    * checked as kube-apiserver does (`sub`, and the service account's uid, name and namespace
    * required and consistent) against the keys of the issuers named here; `true` means the one

@@ -54,6 +54,8 @@ export interface ResolvedConfig {
   clockTolerance: number;
   algorithms: Set<JwsAlgorithm>;
   maxTokenBytes: number;
+  /** `maxVerificationsPerSecond` and `verificationBurst`; undefined: no bound (the default). */
+  verificationBudget: { rate: number; burst: number } | undefined;
   allowLegacyTokens: boolean;
   /** Issuers whose keys may verify legacy tokens; undefined: the one configured (or learned). */
   legacyIssuers: string[] | undefined;
@@ -371,6 +373,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
       max: 1_048_576,
     },
   );
+  const verificationBudget = verificationBudgetOption(options, env, mode);
   const legacyOption = legacyTokensOption(options.allowLegacyTokens, env);
 
   const enforce = boolean(options.enforce ?? envBoolean(env, 'ENFORCE'), 'enforce', true);
@@ -461,6 +464,7 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     clockTolerance,
     algorithms,
     maxTokenBytes,
+    verificationBudget,
     allowLegacyTokens,
     legacyIssuers,
     enforce,
@@ -478,6 +482,56 @@ export function resolveConfig(options: VerifierOptions): ResolvedConfig {
     clientCertificate,
     metrics,
   };
+}
+
+/**
+ * `maxVerificationsPerSecond` and `verificationBurst`. Refused in `tokenreview` mode rather than
+ * ignored: there it would bound nothing, and an operator who set it believes otherwise.
+ */
+function verificationBudgetOption(
+  options: VerifierOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  mode: VerifierMode,
+): { rate: number; burst: number } | undefined {
+  const rateField =
+    options.maxVerificationsPerSecond === undefined &&
+    envString(env, 'MAX_VERIFICATIONS_PER_SECOND') !== undefined
+      ? `${ENV_PREFIX}MAX_VERIFICATIONS_PER_SECOND`
+      : 'maxVerificationsPerSecond';
+  const burstField =
+    options.verificationBurst === undefined && envString(env, 'VERIFICATION_BURST') !== undefined
+      ? `${ENV_PREFIX}VERIFICATION_BURST`
+      : 'verificationBurst';
+  const rate = number(
+    options.maxVerificationsPerSecond ?? envNumber(env, 'MAX_VERIFICATIONS_PER_SECOND'),
+    'maxVerificationsPerSecond',
+    0,
+    { unit: 'verifications per second (0 for no bound)', variable: 'MAX_VERIFICATIONS_PER_SECOND' },
+  );
+  const burstValue = options.verificationBurst ?? envNumber(env, 'VERIFICATION_BURST');
+  const burst = number(burstValue, 'verificationBurst', Math.max(1, Math.ceil(rate)), {
+    unit: 'verifications',
+    min: 1,
+    integer: true,
+    variable: 'VERIFICATION_BURST',
+  });
+  if (mode === 'tokenreview' && (rate > 0 || burstValue !== undefined)) {
+    fail(
+      rate > 0 ? rateField : burstField,
+      "bounds signature verifications, which mode 'tokenreview' does not run (the apiserver verifies): " +
+        `bound TokenReviews with \`tokenReview.maxInFlight\` (${ENV_PREFIX}TOKENREVIEW_MAX_IN_FLIGHT) instead, ` +
+        "or set mode 'jwks' or 'hybrid'",
+    );
+  }
+  if (rate === 0) {
+    if (burstValue !== undefined)
+      fail(
+        burstField,
+        `has no effect without maxVerificationsPerSecond: set that too (or ${ENV_PREFIX}MAX_VERIFICATIONS_PER_SECOND), or remove it`,
+      );
+    return undefined;
+  }
+  return { rate, burst };
 }
 
 type LegacyOption = { value: boolean | string[]; field: string };

@@ -15,7 +15,9 @@ export type DiagnosticCode =
   /** TokenReview (or SubjectAccessReview) calls cannot be made: client, credentials or permission. */
   | 'APISERVER_TOKEN_TOKENREVIEW'
   /** A burst of tokens not yet valid or issued in the future: this host's clock is probably off. */
-  | 'APISERVER_TOKEN_CLOCK_SKEW';
+  | 'APISERVER_TOKEN_CLOCK_SKEW'
+  /** Signature verifications were refused at `maxVerificationsPerSecond` (503 `verification_throttled`). */
+  | 'APISERVER_TOKEN_VERIFICATIONS_THROTTLED';
 
 /** One condition: what is wrong, why, and what to do. Never holds a token. */
 export interface Diagnostic {
@@ -28,6 +30,11 @@ export interface Diagnostic {
   message: string;
   /** What to do about it. */
   fix?: string;
+  /**
+   * Overrides {@link DiagnosticsSettings.repeatMs} for this condition, in milliseconds: for one
+   * that carries a count worth hearing about more often than every 15 minutes.
+   */
+  repeatMs?: number;
 }
 
 /** Internal settings; exported for tests. */
@@ -72,7 +79,8 @@ export class Diagnostics {
     const key = `${diagnostic.code}\u0000${diagnostic.scope ?? ''}\u0000${diagnostic.cause}`;
     const now = this.#settings.now();
     const previous = this.#reported.get(key);
-    if (previous !== undefined && now - previous.at < this.#settings.repeatMs) {
+    const repeatMs = diagnostic.repeatMs ?? this.#settings.repeatMs;
+    if (previous !== undefined && now - previous.at < repeatMs) {
       previous.suppressed++;
       return false;
     }

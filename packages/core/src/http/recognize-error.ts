@@ -24,6 +24,7 @@ const CODES = {
   admission_review_too_large: true,
   issuer_unavailable: true,
   apiserver_unavailable: true,
+  verification_throttled: true,
 } satisfies Record<ApiserverTokenErrorCode, true>;
 
 /** The fields of an {@link ApiserverTokenError} the HTTP layer reads. */

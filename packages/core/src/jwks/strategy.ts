@@ -18,6 +18,7 @@ import type { Logger } from '../logger.js';
 import type { JwsAlgorithm } from '../options.js';
 import type { ImportedKey } from './import-jwk.js';
 import type { KeySet } from './key-set.js';
+import type { VerificationBudget } from './verification-budget.js';
 
 /** What the jwks strategy needs; `issuers` and `keySetsByIssuer` grow when an issuer is learned. */
 export interface JwksStrategySettings {
@@ -33,6 +34,8 @@ export interface JwksStrategySettings {
   legacyIssuers: readonly string[] | undefined;
   now: () => number;
   logger: Logger | undefined;
+  /** `maxVerificationsPerSecond`: one token per signature check; undefined when unbounded. */
+  budget?: VerificationBudget | undefined;
 }
 
 /**
@@ -128,6 +131,9 @@ export class JwksStrategy implements TokenStrategy {
 
   #verifyWith(t: PrecheckedToken, keys: readonly ImportedKey[]): VerifiedIdentity {
     const settings = this.#settings;
+    // Last step before the CPU is spent: everything cheaper has had its say (pre-check, policy on
+    // the unverified account, the failure cache, coalescing). No candidate key: nothing to spend.
+    if (keys.length > 0) settings.budget?.spend();
     const failure = signatureFailure(t, keys);
     if (failure !== undefined) throw failure;
     checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, true);
@@ -154,6 +160,7 @@ export class JwksStrategy implements TokenStrategy {
     }
     let failure: ApiserverTokenError | undefined;
     let unavailable: unknown;
+    let spent = false;
     for (const { issuer, keys } of tries) {
       let held: readonly ImportedKey[];
       try {
@@ -161,6 +168,11 @@ export class JwksStrategy implements TokenStrategy {
       } catch (error) {
         unavailable ??= error;
         continue;
+      }
+      // One token per legacy token, however many issuers' keys are tried for it.
+      if (!spent && held.length > 0) {
+        settings.budget?.spend();
+        spent = true;
       }
       const refused = signatureFailure(t, held);
       if (refused === undefined) return issuer;

@@ -20,6 +20,7 @@ import { JsonFetcher } from '../jwks/fetch-json.js';
 import { type KeySet, RemoteKeySet, StaticKeySet } from '../jwks/key-set.js';
 import { reportSkippedKeys } from '../jwks/report-skipped.js';
 import { JwksStrategy } from '../jwks/strategy.js';
+import { VerificationBudget } from '../jwks/verification-budget.js';
 import type { PrecheckedToken } from '../jwt/precheck.js';
 import { scrubbedMessage } from '../lib/scrub.js';
 import { LOGS_VERDICTS } from '../logger.js';
@@ -94,6 +95,10 @@ function createJwksStrategy(
     legacyIssuers: config.legacyIssuers,
     now: config.now,
     logger: config.logger,
+    budget:
+      config.verificationBudget === undefined
+        ? undefined
+        : new VerificationBudget({ ...config.verificationBudget, now: config.now, diagnostics }),
   });
 }
 
