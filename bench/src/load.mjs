@@ -86,6 +86,8 @@ export function floodRound({ port, seconds, connections, pipelining = 1, overall
           seconds: result.duration,
           rps: result.requests.total / result.duration,
           accepted: result['2xx'],
+          // 503s: what a bound on signature checks (maxVerificationsPerSecond) refused unchecked.
+          unavailable: result.statusCodeStats?.['503']?.count ?? 0,
           errors: result.errors + result.timeouts,
         });
       },

@@ -27,6 +27,14 @@ export async function loadOurs(pkg) {
   }
 }
 
+/**
+ * `maxVerificationsPerSecond` of the `ours-bound` variant: far above the new tokens a cluster's
+ * webhooks present (each caller's token changes about every 10 minutes), far below the ~15k
+ * forged tokens/s this 2-core machine's Fastify server answers unbounded, so the flood exceeds it
+ * 15-30 times over, and at ~20 µs per RS256 check it keeps signatures to about 2 % of a core.
+ */
+export const BOUND_PER_SECOND = 1000;
+
 /** Verifier options for the kit described by `info` (see kit.mjs), in the given mode. */
 export function ourOptions(info, mode = 'jwks') {
   const options = {

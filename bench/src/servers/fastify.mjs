@@ -4,7 +4,7 @@ import fastifyJwt from '@fastify/jwt';
 import Fastify from 'fastify';
 import jwksRsa from 'jwks-rsa';
 import { Registry } from 'prom-client';
-import { loadOurs, ourOptions } from '../ours.mjs';
+import { BOUND_PER_SECOND, loadOurs, ourOptions } from '../ours.mjs';
 import { NOOP_IDENTITY } from './noop.mjs';
 
 export const VARIANTS = ['none', 'noop', 'ours', 'ours-metrics', 'fastify-jwt-cache', 'fastify-jwt-nocache'];
@@ -27,12 +27,15 @@ export async function buildFastify(variant, info, keepAliveTimeout) {
       break;
     case 'ours':
     case 'ours-policy':
+    case 'ours-bound':
     case 'ours-metrics': {
       const ours = await loadOurs('@apiserver-token/fastify');
       if (!ours.available) throw Object.assign(new Error(ours.reason), { code: 'NOT_AVAILABLE' });
       const options = ourOptions(info);
       // The allow-list a webhook would set: only the apiserver's own service account.
       if (variant === 'ours-policy') options.policy = { serviceAccounts: ['kube-system:webhook-auth'] };
+      // The attack's third row: a bound on signature checks (the value: see ours.mjs).
+      if (variant === 'ours-bound') options.maxVerificationsPerSecond = BOUND_PER_SECOND;
       // The metrics row: the same plugin counting into a prom-client registry (the cost of `metrics`).
       if (variant === 'ours-metrics') options.metrics = { registry: new Registry() };
       await app.register(ours.fn, options);
