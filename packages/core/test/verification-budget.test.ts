@@ -6,6 +6,7 @@
  * spends the budget; hybrid mode bounds its local step; configuration and environment.
  */
 import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/diagnostics/diagnostics.js';
 import {
@@ -20,6 +21,7 @@ import {
 import { VerificationBudget } from '../src/jwks/verification-budget.js';
 import { jwksOf, kubeClaims, makeKey, signJwt } from './helpers/keys.js';
 import { recordingLogger } from './helpers/logger.js';
+import { sampleValue, serveRegistry } from './helpers/metrics-readers.js';
 import {
   type CallResult,
   call,
@@ -287,6 +289,32 @@ describe('a verifier with maxVerificationsPerSecond, over HTTP against the testi
     const fresh = await genuine('newcomer');
     expect(verdict(await call(url, fresh))).toBe('200 ok');
     expect(api.calls('tokenreviews')).toBe(2);
+  });
+
+  it('counts throttled requests as unavailable, code verification_throttled (a scrape over HTTP)', async () => {
+    const clock = drivenClock();
+    const registry = new Registry();
+    const metrics = await serveRegistry(registry);
+    try {
+      const url = await webhook({ maxVerificationsPerSecond: 1, now: clock.now, metrics: { registry } });
+      const tokens = await Promise.all([forged(), forged(), forged()]);
+      for (const token of tokens) await call(url, token);
+      const samples = await metrics.scrape();
+      expect(
+        sampleValue(samples, 'apiserver_token_requests_total', {
+          outcome: 'unavailable',
+          code: 'verification_throttled',
+        }),
+      ).toBe(2);
+      expect(
+        sampleValue(samples, 'apiserver_token_requests_total', {
+          outcome: 'rejected',
+          code: 'invalid_signature',
+        }),
+      ).toBe(1);
+    } finally {
+      await metrics.close();
+    }
   });
 
   it('renders as a 503 in every form: JSON body, admission denial, recognized across copies', () => {
