@@ -334,12 +334,13 @@ describe('a verifier with maxVerificationsPerSecond, over HTTP against the testi
     });
     expect(renderError(foreign)).toEqual(renderError(error));
     const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1' } };
-    expect(renderAdmissionDenial(error, review).body.response).toMatchObject({
+    const denial = renderAdmissionDenial(error, review);
+    expect(denial?.body.response).toMatchObject({
       uid: 'u-1',
       allowed: false,
       status: { code: 503 },
     });
-    expect(JSON.stringify(renderAdmissionDenial(error, review).body)).toContain('verification_throttled');
+    expect(JSON.stringify(denial?.body)).toContain('verification_throttled');
   });
 });
 
@@ -352,7 +353,7 @@ describe('configuration', () => {
   ): VerifierOptions => ({
     audience: AUDIENCE,
     issuer: ISSUER,
-    jwks: { keys: jwksOf(key) },
+    jwks: { keys: jwksOf(key) as never },
     inCluster: false as const,
     env,
     ...options,
