@@ -47,7 +47,8 @@ export interface LoggedRejection {
 /**
  * Internal: the one line logged for a refused request, by the verifier (with a `logger`) or by
  * the HTTP layer (through the framework's request logger). Levels: a forged or wrong token is
- * `info` (the caller's problem, not ours), a token that cannot be verified now is `warn`, and a
+ * `info` (the caller's problem, not ours; so is a refusal at `maxVerificationsPerSecond`), a token
+ * that cannot be verified now is `warn`, and a
  * request observe mode lets through is `warn` (it would have been refused).
  */
 export function logRejection(
@@ -65,6 +66,9 @@ export function logRejection(
       object,
       'apiserver-token: observe mode: request let through, enforcing would have refused it',
     );
-  } else if (error.status === 503) logger.warn(object, 'apiserver-token: cannot verify the token');
-  else logger.info(object, 'apiserver-token: request rejected');
+    // A refusal at maxVerificationsPerSecond is a flood's, like a forged token's: `info`, one line
+    // each; the APISERVER_TOKEN_VERIFICATIONS_THROTTLED warning sums them up once a minute.
+  } else if (error.status === 503 && error.code !== 'verification_throttled') {
+    logger.warn(object, 'apiserver-token: cannot verify the token');
+  } else logger.info(object, 'apiserver-token: request rejected');
 }

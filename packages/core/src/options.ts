@@ -207,19 +207,23 @@ export interface VerifierOptions {
   /** Largest bearer token accepted, in bytes. Env: `APISERVER_TOKEN_MAX_TOKEN_BYTES`. Default: `16384`. */
   maxTokenBytes?: number;
   /**
-   * Most signature verifications per second (`jwks` and `hybrid` modes; in `hybrid` it bounds the
-   * local step, before any TokenReview): a token bucket of {@link VerifierOptions.verificationBurst}
-   * tokens refilled at this rate. Only a token the verifier has never seen spends one, right before
-   * its signature check: cache hits, coalesced duplicates, and what the pre-check or the
-   * allow-lists (`policy.serviceAccounts`, `policy.namespaces`) refuse first never do. Beyond it
-   * a new token is answered 503 `verification_throttled` with `Retry-After` (never cached), and
-   * a warning says how many were refused, at most every 10 s.
+   * Most signature verifications per second, per verifier (`jwks` and `hybrid` modes; in
+   * `hybrid` it bounds the local step, before any TokenReview): a token bucket of
+   * {@link VerifierOptions.verificationBurst} tokens refilled at this rate, one spent right before
+   * each signature check (each key tried). A token not in the cache spends; cache hits, and what
+   * the pre-check refuses first, never do, nor (in `jwks` mode) what the allow-lists
+   * (`policy.serviceAccounts`, `policy.namespaces`) refuse from the unverified claims. Refusals
+   * are cached only with `cache.failureTtl`: set a few seconds of it with the bound, so that one
+   * forged token replayed costs one check. Beyond the bound a token is answered 503
+   * `verification_throttled` with `Retry-After` (never cached), logged at `info` like a forged
+   * token, and a warning says how many were refused, at most once a minute.
    *
    * The trade-off, hence no bound by default: a flood of well-formed forged tokens naming an
    * allowed account costs one signature check each (about 18 µs RS256, 48 µs ES256, on the event
    * loop), which slows every request — cached callers keep being accepted, only later. With a
    * bound the CPU is kept, but a genuine *new* token arriving during the flood is refused with
-   * 503 too, and kube-apiserver then applies the webhook's `failurePolicy`. Set it when your
+   * 503 too: kube-apiserver then applies the webhook's `failurePolicy` (admission mode answering
+   * with AdmissionReviews, its default, turns it into a denial whatever the policy). Set it when your
    * webhook needs its CPU more than it needs every new token accepted at once: above the rate of
    * new tokens you expect (each caller's token changes about every 10 minutes; a restart meets
    * them all at once) and well below what one core can verify (tens of thousands of RS256 per second).

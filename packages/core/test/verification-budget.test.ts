@@ -101,7 +101,7 @@ describe('the token bucket (driven clock)', () => {
     budget.spend();
   });
 
-  it('warns at most every 10 s with how many were refused and what to raise', () => {
+  it('warns at most once a minute with how many were refused and what to raise', () => {
     const clock = drivenClock();
     const logger = recordingLogger();
     const diagnostics = new Diagnostics({ logger, now: clock.now });
@@ -115,15 +115,15 @@ describe('the token bucket (driven clock)', () => {
     expect(warnings()[0]).toMatchObject({ level: 'warn' });
     expect(warnings()[0]?.message).toMatch(/refused 1 new token\(s\) with 503 verification_throttled/);
     expect(String(warnings()[0]?.object.fix)).toContain('raise maxVerificationsPerSecond');
-    clock.advance(9_000);
+    clock.advance(59_000);
     refusal(budget);
     refusal(budget);
     expect(warnings()).toHaveLength(1);
     clock.advance(1_000);
     refusal(budget);
     expect(warnings()).toHaveLength(2);
-    // The 4 after the first warning, the 2 of the 9th second, and this one.
-    expect(warnings()[1]?.message).toMatch(/refused 7 new token\(s\) in the last 10 s/);
+    // The 4 after the first warning, the 2 of the 59th second, and this one.
+    expect(warnings()[1]?.message).toMatch(/refused 7 new token\(s\) in the last 60 s/);
   });
 });
 
@@ -462,6 +462,62 @@ describe('configuration', () => {
     clock.advance(1000);
     expect(await outcomes(v, [legacy('three')])).toEqual(['accepted']);
     await v.close();
+  });
+
+  it('spends one token per key tried: a forgery without kid against three keys spends three', async () => {
+    const clock = drivenClock();
+    const others = [makeKey('ES256'), makeKey('ES256')];
+    const logger = recordingLogger();
+    const v = createVerifier(
+      base({
+        now: clock.now,
+        logger,
+        jwks: { keys: jwksOf(key, ...others) as never },
+        maxVerificationsPerSecond: 1,
+        verificationBurst: 3,
+      }),
+    );
+    const claims = (index: number) =>
+      kubeClaims({
+        issuer: ISSUER,
+        audiences: [AUDIENCE],
+        nowSeconds: Math.floor(clock.now() / 1000),
+        extra: { jti: `k${index}` },
+      });
+    const foreign = makeKey('ES256');
+    // No kid: every key of the set is a candidate, each a signature check.
+    const withoutKid = (index: number) => signJwt(foreign, claims(index), { kid: undefined });
+    expect(await outcomes(v, [withoutKid(1)])).toEqual(['invalid_signature']);
+    expect(await outcomes(v, [withoutKid(2)])).toEqual(['throttled 1']);
+    clock.advance(1000);
+    // Under a kid only that key is tried: one token.
+    expect(await outcomes(v, [forgedLocally(clock, 3), withoutKid(4)])).toEqual([
+      'invalid_signature',
+      'throttled 1',
+    ]);
+    // A throttled request is logged like a forged one (info), not as an outage (warn).
+    const throttled = logger.calls.filter((c) => c.object.code === 'verification_throttled');
+    expect(throttled.map((c) => c.level)).toEqual(['info', 'info']);
+    await v.close();
+  });
+
+  it('with cache.failureTtl a replayed forgery costs one check; without it, one per replay', async () => {
+    const clock = drivenClock();
+    const replays = async (options: Partial<VerifierOptions>) => {
+      const v = createVerifier(
+        base({ now: clock.now, maxVerificationsPerSecond: 1, verificationBurst: 2, ...options }),
+      );
+      const forged = forgedLocally(clock, 9);
+      const seen = await outcomes(v, [forged, forged, forged]);
+      await v.close();
+      return seen;
+    };
+    expect(await replays({})).toEqual(['invalid_signature', 'invalid_signature', 'throttled 1']);
+    expect(await replays({ cache: { failureTtl: 5 } })).toEqual([
+      'invalid_signature',
+      'invalid_signature',
+      'invalid_signature',
+    ]);
   });
 
   it('reads the environment; an explicit option wins', async () => {

@@ -46,12 +46,16 @@ export interface JwksStrategySettings {
 function signatureFailure(
   t: PrecheckedToken,
   keys: readonly ImportedKey[],
+  budget: VerificationBudget | undefined,
 ): InvalidSignatureError | UnknownKeyError | undefined {
   const alg = t.alg as JwsAlgorithm;
   let fitting = 0;
   for (const { key, alg: keyAlg } of keys) {
     if ((keyAlg !== undefined && keyAlg !== alg) || !keyFitsAlgorithm(key, alg)) continue;
     fitting++;
+    // Right before the CPU is spent, once per key tried: everything cheaper has had its say
+    // (pre-check, policy on the unverified account, the cache). Throws when the budget is empty.
+    budget?.spend();
     if (verifySignature(alg, key, t.signingInput, t.signature)) return undefined;
   }
   const kid = describeValue(t.kid ?? null);
@@ -131,10 +135,7 @@ export class JwksStrategy implements TokenStrategy {
 
   #verifyWith(t: PrecheckedToken, keys: readonly ImportedKey[]): VerifiedIdentity {
     const settings = this.#settings;
-    // Last step before the CPU is spent: everything cheaper has had its say (pre-check, policy on
-    // the unverified account, the failure cache, coalescing). No candidate key: nothing to spend.
-    if (keys.length > 0) settings.budget?.spend();
-    const failure = signatureFailure(t, keys);
+    const failure = signatureFailure(t, keys, settings.budget);
     if (failure !== undefined) throw failure;
     checkTimeClaims(t.claims, settings.now() / 1000, settings.precheck.clockTolerance, true);
     return identityFromClaims(t.claims, t.issuer, t.audiences);
@@ -160,7 +161,6 @@ export class JwksStrategy implements TokenStrategy {
     }
     let failure: ApiserverTokenError | undefined;
     let unavailable: unknown;
-    let spent = false;
     for (const { issuer, keys } of tries) {
       let held: readonly ImportedKey[];
       try {
@@ -169,12 +169,7 @@ export class JwksStrategy implements TokenStrategy {
         unavailable ??= error;
         continue;
       }
-      // One token per legacy token, however many issuers' keys are tried for it.
-      if (!spent && held.length > 0) {
-        settings.budget?.spend();
-        spent = true;
-      }
-      const refused = signatureFailure(t, held);
+      const refused = signatureFailure(t, held, settings.budget);
       if (refused === undefined) return issuer;
       // An invalid signature says more than an unknown key: keep the most telling reason.
       if (failure === undefined || refused.code === 'invalid_signature') failure = refused;

@@ -13,8 +13,11 @@ export interface VerificationBudgetSettings {
   diagnostics?: Diagnostics;
 }
 
-/** Refusals are summed up in one warning at most this often, in milliseconds. */
-const REPORT_EVERY_MS = 10_000;
+/**
+ * Refusals are summed up in one warning at most this often, in milliseconds: once a minute, so
+ * that a long flood takes one of the diagnostics' ten reports a minute, not six.
+ */
+const REPORT_EVERY_MS = 60_000;
 
 /**
  * A token bucket bounding the signature verifications one verifier runs per second: what a flood
@@ -73,13 +76,13 @@ export class VerificationBudget {
     this.#tokens = Math.min(burst, this.#tokens + (elapsed / 1000) * rate);
   }
 
-  /** Counts a refusal; one warning at most every 10 s sums them up, never naming a token. */
+  /** Counts a refusal; one warning at most once a minute sums them up, never naming a token. */
   #refused(now: number): void {
     if (this.#refusedSinceReport === 0) this.#countingSince = now;
     this.#refusedSinceReport++;
     const diagnostics = this.#settings.diagnostics;
     if (diagnostics === undefined || now - this.#reportedAt < REPORT_EVERY_MS) return;
-    // Tried at most every 10 s, reported or not (the diagnostics' own per-minute cap may drop it):
+    // Tried at most once a minute, reported or not (the diagnostics' own per-minute cap may drop it):
     // a refusal costs no more than a comparison in between. A dropped count carries over.
     this.#reportedAt = now;
     const { rate, burst } = this.#settings;

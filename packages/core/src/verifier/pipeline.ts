@@ -87,8 +87,8 @@ export class Pipeline {
   }
 
   /**
-   * {@link Pipeline.verify}, but a cached identity whose authorizers all return synchronously
-   * (allow-lists) comes back as a value, not a promise: the adapters then call the next handler
+   * {@link Pipeline.verify}, but an identity cached or verified synchronously (keys held) whose
+   * authorizers all return synchronously (allow-lists) comes back as a value, not a promise: the adapters then call the next handler
    * without a single microtask hop. Every failure is a rejected promise, never a throw.
    */
   verifyNow(request: RequestLike): ApiserverIdentity | Promise<ApiserverIdentity> {
@@ -165,8 +165,8 @@ export class Pipeline {
         return Promise.reject(failure);
       }
       // Decided synchronously (keys held): no other request can have asked for it meanwhile.
-      if (!(result instanceof Promise)) return this.#authorize(result, request, 0);
-      pending = result;
+      if (!isThenable(result)) return this.#authorize(result, request, 0);
+      pending = Promise.resolve(result);
       this.#inflight.set(key, pending);
       const forget = (): void => {
         this.#inflight.delete(key);
@@ -191,7 +191,7 @@ export class Pipeline {
     let passedPrecheck = false;
     try {
       const prechecked = precheck === undefined ? undefined : precheck(token);
-      if (prechecked instanceof Promise)
+      if (isThenable(prechecked))
         return this.#verifyMissLater(token, key, fingerprint, prechecked, 0, undefined);
       passedPrecheck = true;
       let verified: VerifiedIdentity | undefined;
@@ -203,8 +203,8 @@ export class Pipeline {
           prechecked,
           verified,
         );
-        if (step instanceof Promise)
-          return this.#verifyMissLater(token, key, fingerprint, prechecked, index, step);
+        // Any thenable, not only a native promise: a pending result must never pass for an identity.
+        if (isThenable(step)) return this.#verifyMissLater(token, key, fingerprint, prechecked, index, step);
         verified = step;
       }
       return this.#accepted(key, fingerprint, verified as VerifiedIdentity);

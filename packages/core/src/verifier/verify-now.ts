@@ -2,8 +2,8 @@ import type { ApiserverTokenVerifier, RequestLike } from '../contracts/verifier.
 import type { ApiserverIdentity } from '../identity.js';
 
 /**
- * Internal: `verify()` that answers a cache hit (with only synchronous authorizers) with the
- * identity itself rather than a promise; every failure is still a rejected promise. A registered
+ * Internal: `verify()` that answers a cache hit, or a miss verified with keys already held (with
+ * only synchronous authorizers), with the identity itself rather than a promise; every failure is still a rejected promise. A registered
  * symbol, so that the ESM and CommonJS builds of core recognise each other's verifiers.
  */
 export const VERIFY_NOW: unique symbol = Symbol.for('@apiserver-token/core.verifyNow') as never;
