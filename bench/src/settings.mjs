@@ -55,7 +55,7 @@ export const SCENARIOS = [
 ];
 
 const HELP = `usage: pnpm bench [--quick] [--only=a,b] [--cpu-prof[=<row id>|all]] [--out=<file>] [--update-readme] [--strict]
-  --quick          every scenario briefly (smoke test, well under a minute)
+  --quick          every scenario briefly (smoke test: about 10 minutes, 9 of them under callgrind)
   --only           scenarios to run: ${SCENARIOS.join(', ')}
   --cpu-prof       write V8 CPU profiles of the processes under test to bench/results/profiles/
                    (e.g. --cpu-prof=fastify/ours, --cpu-prof=cold/ours, --cpu-prof=all)

@@ -11,7 +11,7 @@ import { spawnWorker } from '../rpc.mjs';
 
 const WORKER = new URL('../workers/instructions.mjs', import.meta.url).pathname;
 const SERVER = new URL('../servers/server.mjs', import.meta.url).pathname;
-/** Where the dump of each row's second segment is kept, for `callgrind_annotate`. */
+/** Where the dump of each row's second segment is kept, for bench/src/callgrind-top.mjs. */
 const KEEP = new URL('../../results/callgrind/', import.meta.url).pathname;
 // os.freemem() ends in uv_get_free_memory, which nothing else calls: the worker's segment marker.
 const MARKER = 'uv_get_free_memory';
@@ -310,7 +310,7 @@ export async function runInstructions({ settings, api, info: timedInfo, token, l
         '"segments differ" = their gap; x reference = reference / ours (higher is better). Counts include ' +
         "GC and V8's compiler; OpenSSL runs the code path it picks for valgrind's virtual CPU (no SHA " +
         "extensions: hashing weighs more than on most hardware). Each row's second segment is kept as " +
-        'bench/results/callgrind/<row>.out for callgrind_annotate',
+        'bench/results/callgrind/<row>.out for bench/src/callgrind-top.mjs',
       rows,
     };
   } finally {
