@@ -16,7 +16,8 @@ const KEEP = new URL('../../results/callgrind/', import.meta.url).pathname;
 // os.freemem() ends in uv_get_free_memory, which nothing else calls: the worker's segment marker.
 const MARKER = 'uv_get_free_memory';
 // Deterministic V8: no background compiler or GC threads, fixed seeds.
-// --expose-gc: a full GC before every segment, so that none inherits another's garbage.
+// --expose-gc: kept for a segment that asks for a full GC first; none does now (one made the
+// --single-threaded V8 compile the code under test again inside the segment that followed).
 const NODE_FLAGS = ['--single-threaded', '--hash-seed=1', '--random-seed=1', '--expose-gc'];
 
 /** `valgrind --version`, or undefined when valgrind cannot run here. */
@@ -306,7 +307,7 @@ export async function runInstructions({ settings, api, info: timedInfo, token, l
         'keep-alive requests, no GC forced (the server side counted: parsing, framework, middleware, response). In-process, no ' +
         `network: each scenario ${sizes.hot.warm} (hot) or ` +
         `${sizes.coldWarm} (cold) warm-up calls, then two segments of ${sizes.hot.calls} (hot) or ${sizes.coldCalls} ` +
-        '(cold, distinct tokens) calls between callgrind dumps (a full GC before each); instructions/call = mean of the two, ' +
+        '(cold, distinct tokens) calls between callgrind dumps, no GC forced; instructions/call = mean of the two, ' +
         '"segments differ" = their gap; x reference = reference / ours (higher is better). Counts include ' +
         "GC and V8's compiler; OpenSSL runs the code path it picks for valgrind's virtual CPU (no SHA " +
         "extensions: hashing weighs more than on most hardware). Each row's second segment is kept as " +

@@ -27,8 +27,8 @@ async function measure(id, run, n, warm) {
   if (only !== undefined && !only.includes(id)) return;
   await run(warm);
   for (let k = 0; k < 2; k++) {
-    // No segment inherits the garbage of the one before it.
-    globalThis.gc?.();
+    // No GC forced before a segment: under --single-threaded a full GC made V8 compile the code
+    // under test again inside the segment that followed (as over HTTP).
     mark();
     await run(n);
     segments.push({ id, part: mark(), calls: n });
