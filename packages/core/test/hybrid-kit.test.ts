@@ -2,44 +2,27 @@
  * The hybrid mode (local JWKS first, then TokenReview for revocation) and the three modes side
  * by side, over real sockets against the testing kit with the real `@kubernetes/client-node`.
  */
-import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiserverTokenVerifier, createVerifier, type VerifierOptions } from '../src/index.js';
-import { call, pool, startVerifyingServer, type VerifyingServer } from './helpers/verifying-server.js';
+import { describe, expect, it } from 'vitest';
+import { createVerifier, type VerifierOptions } from '../src/index.js';
+import { kitSuite } from './helpers/kit-suite.js';
+import { call, pool } from './helpers/verifying-server.js';
 
 const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
-let api: TestApiserver;
-const opened: Array<{ verifier: ApiserverTokenVerifier; server: VerifyingServer }> = [];
-
-beforeAll(async () => {
-  // The verifier's own caches are under test: the kit's 10 s TokenReview success cache would hide
-  // a revocation from tokenReview.cacheTtl (1 s here), so it is off.
-  api = await startTestApiserver({ tokenReviewCache: false });
-});
-afterAll(async () => {
-  await api.close();
-});
-afterEach(async () => {
-  api.clearFaults();
-  api.resetCalls();
-  for (const { verifier, server } of opened.splice(0)) {
-    await server.close();
-    await verifier.close();
-  }
-});
+// The verifier's own caches are under test: the kit's 10 s TokenReview success cache would hide
+// a revocation from tokenReview.cacheTtl (1 s here), so it is off.
+const kit = kitSuite({ tokenReviewCache: false });
 
 async function webhook(mode: 'jwks' | 'tokenreview' | 'hybrid', options: Partial<VerifierOptions> = {}) {
   const verifier = createVerifier({
     audience: AUDIENCE,
     mode,
-    ...(mode !== 'tokenreview' && { issuer: api.issuer, jwks: { uri: api.jwksUrl, ca: api.ca } }),
-    ...(mode !== 'jwks' && { kubeconfig: api.kubeconfigPath }),
+    ...(mode !== 'tokenreview' && { issuer: kit.api.issuer, jwks: { uri: kit.api.jwksUrl, ca: kit.api.ca } }),
+    ...(mode !== 'jwks' && { kubeconfig: kit.api.kubeconfigPath }),
     env: {},
     ...options,
   });
   await verifier.ready();
-  const server = await startVerifyingServer(verifier);
-  opened.push({ verifier, server });
+  const server = await kit.serve(verifier);
   return server.url;
 }
 
@@ -53,8 +36,8 @@ describe('hybrid mode against the testing kit', () => {
       webhook('tokenreview', short),
       webhook('hybrid', short),
     ]);
-    api.createObject('Pod', 'apps', 'web-0');
-    const token = await api.mintToken({
+    kit.api.createObject('Pod', 'apps', 'web-0');
+    const token = await kit.api.mintToken({
       namespace: 'apps',
       serviceAccount: 'web',
       audiences: [AUDIENCE],
@@ -62,7 +45,7 @@ describe('hybrid mode against the testing kit', () => {
     });
     for (const url of [jwks, review, hybrid]) expect((await call(url, token)).status).toBe(200);
 
-    api.deleteObject('Pod', 'apps', 'web-0');
+    kit.api.deleteObject('Pod', 'apps', 'web-0');
     await sleep(1100); // past tokenReview.cacheTtl
     expect((await call(jwks, token)).status).toBe(200);
     const byReview = await call(review, token);
@@ -76,7 +59,7 @@ describe('hybrid mode against the testing kit', () => {
 
   it('merges the local and the apiserver identity; verifiedBy hybrid', async () => {
     const url = await webhook('hybrid');
-    const token = await api.mintWebhookToken({
+    const token = await kit.api.mintWebhookToken({
       webhook: { kind: 'ValidatingWebhookConfiguration', name: 'my-webhook' },
       audience: AUDIENCE,
       apiGroups: ['apps'],
@@ -88,13 +71,13 @@ describe('hybrid mode against the testing kit', () => {
     const result = await call(url, token);
     expect(result.status).toBe(200);
     const identity = result.body;
-    const webhookUid = api.getObject('ValidatingWebhookConfiguration', '', 'my-webhook')?.uid;
+    const webhookUid = kit.api.getObject('ValidatingWebhookConfiguration', '', 'my-webhook')?.uid;
     expect(identity).toMatchObject({
       username: 'system:serviceaccount:kube-system:webhook-auth',
       serviceAccount: { namespace: 'kube-system', name: 'webhook-auth' },
       boundObject: { kind: 'ValidatingWebhookConfiguration', name: 'my-webhook', uid: webhookUid },
       attestations: { admissionReviewAPIGroups: ['apps'] },
-      issuer: api.issuer,
+      issuer: kit.api.issuer,
       audiences: [AUDIENCE],
       verifiedBy: 'hybrid',
     });
@@ -107,52 +90,52 @@ describe('hybrid mode against the testing kit', () => {
     );
     const lifetime = Date.parse(identity.expiresAt as string) - Date.parse(identity.issuedAt as string);
     expect(lifetime).toBe(600_000);
-    expect(api.calls('tokenreviews')).toBe(1);
+    expect(kit.api.calls('tokenreviews')).toBe(1);
   });
 
   it('garbage and forged tokens never cost an apiserver call (tokenreview mode would send the forgeries)', async () => {
     const hybrid = await webhook('hybrid');
     const review = await webhook('tokenreview');
     const forged = await Promise.all([
-      api.mintToken({ audiences: [AUDIENCE], signWith: 'foreign' }),
-      api.mintToken({ audiences: [AUDIENCE], tamper: 'signature' }),
-      api.mintToken({ audiences: [AUDIENCE], tamper: 'payload' }),
-      api.mintToken({ audiences: [AUDIENCE], issuer: 'https://evil.example' }),
-      api.mintToken({ audiences: ['https://other.example'] }),
+      kit.api.mintToken({ audiences: [AUDIENCE], signWith: 'foreign' }),
+      kit.api.mintToken({ audiences: [AUDIENCE], tamper: 'signature' }),
+      kit.api.mintToken({ audiences: [AUDIENCE], tamper: 'payload' }),
+      kit.api.mintToken({ audiences: [AUDIENCE], issuer: 'https://evil.example' }),
+      kit.api.mintToken({ audiences: ['https://other.example'] }),
     ]);
     const tokens = (index: number) =>
       index % 2 === 0 ? (forged[index % forged.length] as string) : `${index}.garbage.${Math.random()}`;
     const results = await pool(2000, 50, (index) => call(hybrid, tokens(index)));
     expect(results.every((result) => result.status === 401)).toBe(true);
-    expect(api.calls('tokenreviews')).toBe(0);
+    expect(kit.api.calls('tokenreviews')).toBe(0);
 
     // The same forgeries with our audience and no issuer check reach the apiserver in tokenreview
     // mode: only its answer stops them.
     for (const token of forged.slice(0, 3)) expect((await call(review, token)).status).toBe(401);
-    expect(api.calls('tokenreviews')).toBe(3);
+    expect(kit.api.calls('tokenreviews')).toBe(3);
   });
 
   it('caches the apiserver verdict for tokenReview.cacheTtl, then asks again', async () => {
     const url = await webhook('hybrid', { tokenReview: { cacheTtl: 1 }, cache: { ttl: 300 } });
-    const token = await api.mintToken({ audiences: [AUDIENCE] });
+    const token = await kit.api.mintToken({ audiences: [AUDIENCE] });
     await Promise.all(Array.from({ length: 50 }, () => call(url, token)));
-    expect(api.calls('tokenreviews')).toBe(1);
+    expect(kit.api.calls('tokenreviews')).toBe(1);
     await sleep(1100);
     expect((await call(url, token)).status).toBe(200);
-    expect(api.calls('tokenreviews')).toBe(2);
+    expect(kit.api.calls('tokenreviews')).toBe(2);
   });
 
   it('fails closed when the apiserver cannot answer: 503 with Retry-After, then recovers', async () => {
     const url = await webhook('hybrid', {
       tokenReview: { timeout: 200, deadline: 800, backoff: { initial: 50 } },
     });
-    const token = await api.mintToken({ audiences: [AUDIENCE] });
-    api.setFault('tokenreviews', { status: 503 });
+    const token = await kit.api.mintToken({ audiences: [AUDIENCE] });
+    kit.api.setFault('tokenreviews', { status: 503 });
     const during = await call(url, token);
     expect(during.status).toBe(503);
     expect(during.body.error).toBe('apiserver_unavailable');
     expect(during.headers['retry-after']).toBeDefined();
-    api.clearFaults();
+    kit.api.clearFaults();
     expect((await call(url, token)).status).toBe(200);
   });
 });

@@ -3,49 +3,34 @@
  * request with the real `@kubernetes/client-node` talking HTTPS to the testing kit's apiserver
  * through the kit's kubeconfig.
  */
-import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiserverTokenVerifier, createVerifier, type VerifierOptions } from '../src/index.js';
-import { call, pool, startVerifyingServer, type VerifyingServer } from './helpers/verifying-server.js';
+
+import type { TestApiserver } from '@apiserver-token/testing';
+import { describe, expect, it } from 'vitest';
+import { createVerifier, type VerifierOptions } from '../src/index.js';
+import { kitSuite } from './helpers/kit-suite.js';
+import { call, pool } from './helpers/verifying-server.js';
 
 const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
-let api: TestApiserver;
-const opened: Array<{ verifier: ApiserverTokenVerifier; server: VerifyingServer }> = [];
-
-beforeAll(async () => {
-  // Revocation timing is what these tests measure: without kube-apiserver's 10 s success cache.
-  api = await startTestApiserver({ tokenReviewCache: false });
-});
-afterAll(async () => {
-  await api.close();
-});
-afterEach(async () => {
-  api.clearFaults();
-  api.resetCalls();
-  for (const { verifier, server } of opened.splice(0)) {
-    await server.close();
-    await verifier.close();
-  }
-});
+// Revocation timing is what these tests measure: without kube-apiserver's 10 s success cache.
+const kit = kitSuite({ tokenReviewCache: false });
 
 async function webhook(options: Partial<VerifierOptions> = {}, { ready = true } = {}) {
   const verifier = createVerifier({
     audience: AUDIENCE,
     mode: 'tokenreview',
-    kubeconfig: api.kubeconfigPath,
+    kubeconfig: kit.api.kubeconfigPath,
     env: {},
     ...options,
   });
   if (ready) await verifier.ready();
-  const server = await startVerifyingServer(verifier);
-  opened.push({ verifier, server });
+  const server = await kit.serve(verifier);
   return { verifier, url: server.url };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let serial = 0;
 const mint = (extra: Parameters<TestApiserver['mintToken']>[0] = {}) =>
-  api.mintToken({
+  kit.api.mintToken({
     namespace: 'kube-system',
     serviceAccount: `sa-${serial++}`,
     audiences: [AUDIENCE],
@@ -64,10 +49,10 @@ describe('tokenreview mode against the testing kit', () => {
       boundObject: { kind: 'Pod', name: 'p1', namespace: 'kube-system' },
       audiences: [AUDIENCE],
       verifiedBy: 'tokenreview',
-      issuer: api.issuer,
+      issuer: kit.api.issuer,
     });
-    expect(api.calls('tokenreviews')).toBe(1);
-    const [review] = api.requests('tokenreviews');
+    expect(kit.api.calls('tokenreviews')).toBe(1);
+    const [review] = kit.api.requests('tokenreviews');
     expect(review?.body).toMatchObject({ spec: { audiences: [AUDIENCE] } });
   });
 
@@ -75,25 +60,25 @@ describe('tokenreview mode against the testing kit', () => {
     const { url } = await webhook();
     const token = await mint();
     // Hold the one review long enough for every request to arrive while it is in flight.
-    api.setFault('tokenreviews', { latencyMs: 300 });
+    kit.api.setFault('tokenreviews', { latencyMs: 300 });
     const results = await Promise.all(Array.from({ length: 1000 }, () => call(url, token)));
     expect(results.filter((result) => result.status === 200)).toHaveLength(1000);
-    expect(api.calls('tokenreviews')).toBe(1);
+    expect(kit.api.calls('tokenreviews')).toBe(1);
   });
 
   it('the coalesced review completes for the others even if the first caller disconnects', async () => {
     const { url } = await webhook();
     const token = await mint();
-    api.setFault('tokenreviews', { latencyMs: 400 });
+    kit.api.setFault('tokenreviews', { latencyMs: 400 });
     const first = call(url, token, { abortAfterMs: 50 }).catch((error: Error) => error);
     await sleep(100);
     const second = await call(url, token);
     expect(await first).toBeInstanceOf(Error);
     expect(second.status).toBe(200);
-    expect(api.calls('tokenreviews')).toBe(1);
+    expect(kit.api.calls('tokenreviews')).toBe(1);
     // ...and its result was cached for the next caller.
     expect((await call(url, token)).status).toBe(200);
-    expect(api.calls('tokenreviews')).toBe(1);
+    expect(kit.api.calls('tokenreviews')).toBe(1);
   });
 
   it('10,000 garbage or wrong-audience tokens cause zero TokenReviews', async () => {
@@ -101,7 +86,7 @@ describe('tokenreview mode against the testing kit', () => {
     const now = Math.floor(Date.now() / 1000);
     const minted = await Promise.all([
       ...Array.from({ length: 20 }, () => mint({ audiences: ['https://other-webhook.example'] })),
-      ...Array.from({ length: 20 }, () => mint({ audiences: api.apiAudiences as string[] })),
+      ...Array.from({ length: 20 }, () => mint({ audiences: kit.api.apiAudiences as string[] })),
       ...Array.from({ length: 20 }, () => mint({ issuedAt: now - 7200, expiresIn: 3600 })),
       ...Array.from({ length: 20 }, () => mint({ alg: 'PS256' })),
     ]);
@@ -119,21 +104,21 @@ describe('tokenreview mode against the testing kit', () => {
     };
     const results = await pool(10_000, 100, (index) => call(url, garbage(index)));
     expect(results.every((result) => result.status === 401)).toBe(true);
-    expect(api.calls('tokenreviews')).toBe(0);
+    expect(kit.api.calls('tokenreviews')).toBe(0);
   });
 
   it('a deleted pod is noticed within tokenReview.cacheTtl', async () => {
     const { url } = await webhook({ tokenReview: { cacheTtl: 1 } });
-    api.createObject('Pod', 'kube-system', 'doomed-pod');
+    kit.api.createObject('Pod', 'kube-system', 'doomed-pod');
     const token = await mint({ boundObject: { kind: 'Pod', name: 'doomed-pod' } });
     expect((await call(url, token)).status).toBe(200);
-    api.deleteObject('Pod', 'kube-system', 'doomed-pod');
+    kit.api.deleteObject('Pod', 'kube-system', 'doomed-pod');
     expect((await call(url, token)).status).toBe(200); // cached for up to 1 s
     await sleep(1100);
     const after = await call(url, token);
     expect(after.status).toBe(401);
     expect(after.body.error).toBe('token_rejected');
-    expect(api.calls('tokenreviews')).toBe(2);
+    expect(kit.api.calls('tokenreviews')).toBe(2);
   });
 
   describe('apiserver trouble: bounded latency, 503 with Retry-After, no wrong accepts, immediate recovery', () => {
@@ -159,7 +144,7 @@ describe('tokenreview mode against the testing kit', () => {
       it(name, async () => {
         const { url } = await webhook(resilience);
         const tokens = await Promise.all(Array.from({ length: 5 }, () => mint()));
-        api.setFault('tokenreviews', fault);
+        kit.api.setFault('tokenreviews', fault);
         const during = await Promise.all(tokens.map((token) => call(url, token)));
         for (const result of during) {
           expect(result.status).toBe(503);
@@ -168,7 +153,7 @@ describe('tokenreview mode against the testing kit', () => {
           // The deadline, plus room for a loaded machine; never the 4 s of the slow fault.
           expect(result.ms).toBeLessThan(3800);
         }
-        api.clearFaults();
+        kit.api.clearFaults();
         // Errors are never cached: the very next request succeeds.
         const after = await Promise.all(tokens.map((token) => call(url, token)));
         expect(after.map((result) => result.status)).toEqual([200, 200, 200, 200, 200]);
@@ -176,7 +161,7 @@ describe('tokenreview mode against the testing kit', () => {
     }
 
     it('a reviewer without permission (403) is a loud 503, never an accept', async () => {
-      const user = await api.addUser({ name: 'no-review', canReview: false });
+      const user = await kit.api.addUser({ name: 'no-review', canReview: false });
       const lines: string[] = [];
       const log = (o: Record<string, unknown>, m: string) => lines.push(`${m} ${JSON.stringify(o)}`);
       const { url, verifier } = await webhook(
@@ -190,7 +175,7 @@ describe('tokenreview mode against the testing kit', () => {
       await expect(verifier.ready()).rejects.toMatchObject({ code: 'apiserver_unavailable' });
       const result = await call(url, await mint());
       expect(result.status).toBe(503);
-      expect(api.calls('tokenreviews')).toBe(1);
+      expect(kit.api.calls('tokenreviews')).toBe(1);
       // Reported once (ready() found it first), loudly, at error level.
       expect(
         lines.filter((line) => line.startsWith('ERROR') && line.includes('may not create tokenreviews')),
@@ -201,19 +186,19 @@ describe('tokenreview mode against the testing kit', () => {
   it('holds maxInFlight under a burst of distinct valid tokens, and sheds beyond maxQueued', async () => {
     const { url } = await webhook({ tokenReview: { maxInFlight: 8, maxQueued: 40 } });
     const tokens = await Promise.all(Array.from({ length: 64 }, () => mint()));
-    api.setFault('tokenreviews', { latencyMs: 800 });
+    kit.api.setFault('tokenreviews', { latencyMs: 800 });
     const pending = Promise.all(tokens.map((token) => call(url, token)));
-    for (let i = 0; i < 200 && api.calls('tokenreviews') < 8; i++) await sleep(10);
+    for (let i = 0; i < 200 && kit.api.calls('tokenreviews') < 8; i++) await sleep(10);
     await sleep(300);
     // While the first 8 are held at the server, not one more has been sent.
-    expect(api.calls('tokenreviews')).toBe(8);
+    expect(kit.api.calls('tokenreviews')).toBe(8);
     const results = await pending;
     const ok = results.filter((result) => result.status === 200);
     const shed = results.filter((result) => result.status === 503);
     expect(ok).toHaveLength(48);
     expect(shed).toHaveLength(16);
     for (const result of shed) expect(result.headers['retry-after']).toBe('1');
-    expect(api.calls('tokenreviews')).toBe(48);
+    expect(kit.api.calls('tokenreviews')).toBe(48);
   });
 
   it('in-flight reviews stay capped even when the apiserver is slow and attempts time out', async () => {
@@ -221,12 +206,12 @@ describe('tokenreview mode against the testing kit', () => {
       tokenReview: { maxInFlight: 4, maxQueued: 100, timeout: 200, retries: 0, deadline: 5000 },
     });
     const tokens = await Promise.all(Array.from({ length: 12 }, () => mint()));
-    api.setFault('tokenreviews', { latencyMs: 1000 });
+    kit.api.setFault('tokenreviews', { latencyMs: 1000 });
     const started = Date.now();
     const results = await Promise.all(tokens.map((token) => call(url, token)));
     expect(results.every((result) => result.status === 503)).toBe(true);
     // 12 reviews, 4 at a time, each abandoned after 200 ms: three waves.
     expect(Date.now() - started).toBeGreaterThanOrEqual(550);
-    expect(api.calls('tokenreviews')).toBe(12);
+    expect(kit.api.calls('tokenreviews')).toBe(12);
   });
 });

@@ -5,9 +5,8 @@
  * cached genuine token keeps answering 200; what is refused before the signature check never
  * spends the budget; hybrid mode bounds its local step; configuration and environment.
  */
-import { startTestApiserver, type TestApiserver } from '@apiserver-token/testing';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/diagnostics/diagnostics.js';
 import {
   ApiserverTokenConfigError,
@@ -20,15 +19,10 @@ import {
 } from '../src/index.js';
 import { VerificationBudget } from '../src/jwks/verification-budget.js';
 import { jwksOf, kubeClaims, makeKey, signJwt } from './helpers/keys.js';
+import { kitSuite } from './helpers/kit-suite.js';
 import { recordingLogger } from './helpers/logger.js';
 import { sampleValue, serveRegistry } from './helpers/metrics-readers.js';
-import {
-  type CallResult,
-  call,
-  pool,
-  startVerifyingServer,
-  type VerifyingServer,
-} from './helpers/verifying-server.js';
+import { type CallResult, call, pool } from './helpers/verifying-server.js';
 
 const AUDIENCE = 'https://my-webhook.my-ns.svc:443/validate';
 
@@ -128,45 +122,34 @@ describe('the token bucket (driven clock)', () => {
 });
 
 describe('a verifier with maxVerificationsPerSecond, over HTTP against the testing kit', () => {
-  let api: TestApiserver;
-  const opened: Array<{ verifier: ApiserverTokenVerifier; server: VerifyingServer }> = [];
-
-  beforeAll(async () => {
-    api = await startTestApiserver({ tokenReviewCache: false });
-  });
-  afterAll(async () => {
-    await api.close();
-  });
-  afterEach(async () => {
-    api.resetCalls();
-    for (const { verifier, server } of opened.splice(0)) {
-      await server.close();
-      await verifier.close();
-    }
-  });
+  const kit = kitSuite({ tokenReviewCache: false });
 
   async function webhook(options: Partial<VerifierOptions>, mode: 'jwks' | 'hybrid' = 'jwks') {
     const verifier = createVerifier({
       audience: AUDIENCE,
       mode,
-      issuer: api.issuer,
-      jwks: { uri: api.jwksUrl, ca: api.ca },
-      ...(mode === 'hybrid' && { kubeconfig: api.kubeconfigPath }),
+      issuer: kit.api.issuer,
+      jwks: { uri: kit.api.jwksUrl, ca: kit.api.ca },
+      ...(mode === 'hybrid' && { kubeconfig: kit.api.kubeconfigPath }),
       inCluster: false,
       env: {},
       ...options,
     });
     await verifier.ready();
-    const server = await startVerifyingServer(verifier);
-    opened.push({ verifier, server });
+    const server = await kit.serve(verifier);
     return server.url;
   }
 
   const genuine = (serviceAccount = 'webhook-auth') =>
-    api.mintToken({ namespace: 'kube-system', serviceAccount, audiences: [AUDIENCE] });
+    kit.api.mintToken({ namespace: 'kube-system', serviceAccount, audiences: [AUDIENCE] });
   /** Right issuer, audience and kid, naming the allowed account; a bad signature; a new jti each. */
   const forged = (serviceAccount = 'webhook-auth') =>
-    api.mintToken({ namespace: 'kube-system', serviceAccount, audiences: [AUDIENCE], tamper: 'signature' });
+    kit.api.mintToken({
+      namespace: 'kube-system',
+      serviceAccount,
+      audiences: [AUDIENCE],
+      tamper: 'signature',
+    });
   const verdict = (result: CallResult) => `${result.status} ${String(result.body.error ?? 'ok')}`;
 
   it('a flood of distinct forged tokens beyond the rate: 503 verification_throttled with Retry-After, never a 2xx; the cached token keeps answering 200', async () => {
@@ -238,13 +221,13 @@ describe('a verifier with maxVerificationsPerSecond, over HTTP against the testi
       now: clock.now,
       policy: { serviceAccounts: ['kube-system:webhook-auth'] },
     });
-    const otherAudience = await api.mintToken({
+    const otherAudience = await kit.api.mintToken({
       namespace: 'kube-system',
       serviceAccount: 'webhook-auth',
       audiences: ['https://elsewhere.example'],
       tamper: 'signature',
     });
-    const otherIssuer = await api.mintToken({
+    const otherIssuer = await kit.api.mintToken({
       namespace: 'kube-system',
       serviceAccount: 'webhook-auth',
       audiences: [AUDIENCE],
@@ -277,18 +260,18 @@ describe('a verifier with maxVerificationsPerSecond, over HTTP against the testi
     const url = await webhook({ maxVerificationsPerSecond: 2, now: clock.now }, 'hybrid');
     const cached = await genuine();
     expect(verdict(await call(url, cached))).toBe('200 ok');
-    expect(api.calls('tokenreviews')).toBe(1);
+    expect(kit.api.calls('tokenreviews')).toBe(1);
     const forgeries = await Promise.all(Array.from({ length: 10 }, () => forged()));
     const flood = await pool(10, 5, (index) => call(url, forgeries[index] as string));
     expect(flood.map(verdict).sort()).toEqual([
       '401 invalid_signature',
       ...Array(9).fill('503 verification_throttled'),
     ]);
-    expect(api.calls('tokenreviews')).toBe(1);
+    expect(kit.api.calls('tokenreviews')).toBe(1);
     clock.advance(1000);
     const fresh = await genuine('newcomer');
     expect(verdict(await call(url, fresh))).toBe('200 ok');
-    expect(api.calls('tokenreviews')).toBe(2);
+    expect(kit.api.calls('tokenreviews')).toBe(2);
   });
 
   it('counts throttled requests as unavailable, code verification_throttled (a scrape over HTTP)', async () => {
