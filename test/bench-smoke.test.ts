@@ -91,7 +91,7 @@ describe('pnpm bench', () => {
           sizes,
         }),
       );
-      const { stdout } = await run(process.execPath, ['--expose-gc', 'src/workers/instructions.mjs', input], {
+      const { stdout } = await run(process.execPath, ['src/workers/instructions.mjs', input], {
         cwd: bench,
       });
       const { segments } = JSON.parse(stdout.trim().split('\n').pop() ?? '') as {

@@ -16,9 +16,9 @@ const KEEP = new URL('../../results/callgrind/', import.meta.url).pathname;
 // os.freemem() ends in uv_get_free_memory, which nothing else calls: the worker's segment marker.
 const MARKER = 'uv_get_free_memory';
 // Deterministic V8: no background compiler or GC threads, fixed seeds.
-// --expose-gc: kept for a segment that asks for a full GC first; none does now (one made the
-// --single-threaded V8 compile the code under test again inside the segment that followed).
-const NODE_FLAGS = ['--single-threaded', '--hash-seed=1', '--random-seed=1', '--expose-gc'];
+// No GC is ever forced before a segment: under --single-threaded one made V8 compile the code
+// under test again inside the segment that followed.
+const NODE_FLAGS = ['--single-threaded', '--hash-seed=1', '--random-seed=1'];
 
 /** `valgrind --version`, or undefined when valgrind cannot run here. */
 export function valgrindVersion() {
@@ -135,8 +135,8 @@ async function runHttp({ settings, info, token, log, dir }) {
     });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     let marks = 0;
-    const mark = async (gc) => {
-      await worker.call('mark', { gc });
+    const mark = async () => {
+      await worker.call('mark');
       marks += 1;
       return marks;
     };
@@ -148,9 +148,9 @@ async function runHttp({ settings, info, token, log, dir }) {
         // No full GC before an HTTP segment: under --single-threaded V8 one made the server compile
         // its request path again in the segment that followed (over half of every segment was
         // the optimizing compiler, the bare framework's too).
-        await mark(false);
+        await mark();
         await sequentialRequests(port, token, sizes.calls, agent);
-        segments.push({ id: row.id, file: `${out}.${await mark(false)}`, calls: sizes.calls });
+        segments.push({ id: row.id, file: `${out}.${await mark()}`, calls: sizes.calls });
       }
     } finally {
       agent.destroy();

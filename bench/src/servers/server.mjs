@@ -58,12 +58,8 @@ serve({
     await Promise.all(closers.splice(0).map((close) => close()));
     return true;
   },
-  /**
-   * Under callgrind (--dump-before=uv_get_free_memory): a dump of the instructions counted so far;
-   * with `gc` (at the start of a segment) a full GC first, counted in the dump before the segment.
-   */
-  mark({ gc = false } = {}) {
-    if (gc) globalThis.gc?.();
+  /** Under callgrind (--dump-before=uv_get_free_memory): a dump of the instructions counted so far. */
+  mark() {
     freemem();
     return true;
   },
